@@ -1,0 +1,3 @@
+"""The evalspec version."""
+
+__version__ = "0.1.0"

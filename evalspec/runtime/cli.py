@@ -1,0 +1,108 @@
+"""The command line of an emitted runner: `python runner.py [--store S] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from evalspec.errors import EvalSpecError
+from evalspec.runtime.stages import STAGES
+from evalspec.runtime.stores import open_store
+
+if TYPE_CHECKING:
+    from evalspec.runtime.pipeline import Pipeline
+    from evalspec.runtime.result import RunResult
+
+__all__ = ["add_run_options", "main", "print_result", "run_pipeline"]
+
+EXIT_INTERRUPTED = 130
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every run-like command shares."""
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="SQLite file to keep artifacts in, or `memory` "
+        "(default: .evalspec/store.db under the current directory)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="cases in flight at once"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=None, help="requests per minute per provider"
+    )
+
+
+def main(pipeline: Pipeline, argv: Sequence[str] | None = None) -> int:
+    """Run `pipeline` from the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog=sys.argv[0] if argv is None else "runner",
+        description=f"Run experiment `{pipeline.experiment}` (run_id {pipeline.run_id}).",
+    )
+    add_run_options(parser)
+    parser.add_argument(
+        "--stage",
+        choices=STAGES[1:],
+        default=None,
+        help="replay from this stage: earlier stages load stored artifacts",
+    )
+    args = parser.parse_args(argv)
+    if args.stage is not None:
+        pipeline = pipeline.with_cutoff(args.stage)
+
+    return run_pipeline(pipeline, args)
+
+
+def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    """Execute `pipeline` with parsed command-line `args`; print; return status."""
+    runtime = pipeline.runtime.replace(concurrency=args.concurrency, rate=args.rate)
+    try:
+        store = open_store(args.store)
+    except EvalSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with _progress(not args.json) as progress:
+            result = pipeline.run(store, runtime=runtime, progress=progress)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: every finished work item is stored; run the same "
+            "command again to continue where it stopped.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except EvalSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print_result(result, as_json=args.json)
+
+    return 0 if result.status != "failed" else 1
+
+
+def print_result(result: RunResult, *, as_json: bool) -> None:
+    """Print `result` as the JSON contract object or as a readable table."""
+    if as_json:
+        print(json.dumps(result.summary(), ensure_ascii=False))
+        return
+    from evalspec.reports import render
+
+    print(render(result.summary(), "table"))
+
+
+def _progress(wanted: bool) -> AbstractContextManager[Any]:
+    """Return a progress display on a terminal's stderr, else nothing."""
+    if not wanted or not sys.stderr.isatty():
+        return nullcontext(None)
+    from evalspec.runtime.progress import StageProgress
+
+    return StageProgress()

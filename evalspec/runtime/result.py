@@ -1,0 +1,149 @@
+"""Run results: per-stage counts, metric summaries, comparisons and rows."""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalspec.runtime.datasets import Case
+from evalspec.runtime.stats import paired_comparison, summarize
+from evalspec.runtime.stores import Store
+
+__all__ = ["Aggregator", "RunResult"]
+
+
+class Aggregator:
+    """Collect scores per (subject, metric) as a run goes, in bounded memory.
+
+    Scores are kept as packed floats; when the matrix has several subjects,
+    they are also kept per case so that subjects can be compared pairwise.
+    """
+
+    def __init__(self, multi_subject: bool) -> None:
+        self.multi_subject = multi_subject
+        self.values: dict[tuple[str, str], array[float]] = {}
+        self.by_case: dict[tuple[str, str], dict[str, float]] = {}
+        self.order: list[tuple[str, str]] = []
+        self.units_ok = 0
+
+    def add(self, subject: str, metric: str, case: Case, value: float) -> None:
+        """Record `value` of `metric` for `subject` on `case`."""
+        key = (subject, metric)
+        values = self.values.get(key)
+        if values is None:
+            values = self.values[key] = array("d")
+            self.order.append(key)
+        values.append(value)
+        if self.multi_subject:
+            self.by_case.setdefault(key, {})[f"{case.dataset}/{case.id}"] = value
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Return one summary row per (subject, metric), in first-seen order."""
+        rows = []
+        for subject, metric in sorted(self.order, key=lambda k: (k[1], k[0])):
+            summary = summarize(self.values[(subject, metric)])
+            rows.append({"subject": subject, "metric": metric, **summary.to_json()})
+
+        return rows
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        """Return each subject's paired comparison with the first subject."""
+        if not self.multi_subject:
+            return []
+        subjects = list(dict.fromkeys(s for s, _ in self.order))
+        metrics = list(dict.fromkeys(m for _, m in self.order))
+        baseline, rows = subjects[0], []
+        for metric in metrics:
+            base = self.by_case.get((baseline, metric), {})
+            for subject in subjects[1:]:
+                other = self.by_case.get((subject, metric), {})
+                comparison = paired_comparison(base, other)
+                rows.append(
+                    {
+                        "metric": metric,
+                        "baseline": baseline,
+                        "subject": subject,
+                        **comparison.to_json(),
+                    }
+                )
+
+        return rows
+
+
+@dataclass
+class RunResult:
+    """What a run produced: status, counts, metrics, and rows in the store."""
+
+    run_id: str
+    experiment: str
+    status: str
+    """``completed``, ``partial`` (some items failed) or ``failed``."""
+    stages: Mapping[str, Mapping[str, int]]
+    metrics: Sequence[Mapping[str, Any]]
+    comparisons: Sequence[Mapping[str, Any]] = ()
+    attempt: int = 0
+    cutoff: str | None = None
+    store: Store | None = field(default=None, repr=False)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Yield the per-case rows: inputs, candidates, parsed, scores, judgments."""
+        if self.store is None:
+            return iter(())
+
+        return self.store.rows(self.attempt)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the object `evalspec run --json` prints."""
+        return {
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "status": self.status,
+            "cutoff": self.cutoff,
+            "stages": {k: dict(v) for k, v in self.stages.items()},
+            "metrics": [dict(m) for m in self.metrics],
+            "comparisons": [dict(c) for c in self.comparisons],
+        }
+
+    def to_json(self, rows: bool = True) -> str:
+        """Return the result as JSON, with its rows unless `rows` is false."""
+        data = self.summary()
+        if rows:
+            data["rows"] = list(self.rows())
+
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Return one flat record per case and subject, for tables."""
+        records = []
+        for row in self.rows():
+            record = {
+                "case_id": row["case_id"],
+                "dataset": row.get("dataset"),
+                "subject": row["subject"],
+                "parsed": row["parsed"],
+                "parse_error": row["parse_error"],
+                **{f"score.{k}": v for k, v in row["scores"].items()},
+                **{
+                    f"judge.{k}": v.get("score")
+                    for k, v in row["judgments"].items()
+                },
+                "errors": len(row["errors"]),
+            }
+            records.append(record)
+
+        return records
+
+    def to_pandas(self) -> Any:
+        """Return `to_records()` as a pandas DataFrame (pandas must be installed)."""
+        try:
+            import pandas
+        except ImportError:
+            from evalspec.errors import UsageError
+
+            msg = "RunResult.to_pandas() needs pandas; install it with `pip install pandas`."
+            raise UsageError(msg) from None
+
+        return pandas.DataFrame.from_records(self.to_records())
