@@ -1,0 +1,369 @@
+"""The Python API: `Experiment` over a spec, and `evaluate` for a quick run.
+
+Every entry point has a synchronous form and an awaitable twin; a
+synchronous form called inside a running event loop raises EventLoopError
+naming its twin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from evalspec._runners import load_runner, write_runner
+from evalspec.compiler import Compiled, RunSnapshot, compile_file, compile_text
+from evalspec.errors import EventLoopError, UsageError
+from evalspec.runtime import live
+from evalspec.runtime.components.base import Component
+from evalspec.runtime.datasets import Dataset
+from evalspec.runtime.pipeline import Pipeline, Plan
+from evalspec.runtime.result import RunResult
+from evalspec.runtime.stages import Runtime
+from evalspec.runtime.stores import MemoryStore, Store, open_store
+
+__all__ = ["Experiment", "evaluate", "evaluate_async"]
+
+StoreLike = Store | str | os.PathLike[str] | None
+
+
+def _no_running_loop(name: str, twin: str) -> None:
+    """Raise EventLoopError when called inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    msg = (
+        f"{name}() cannot run inside a running event loop (a notebook or an "
+        f"async app); use `await {twin}(...)` instead."
+    )
+    raise EventLoopError(msg)
+
+
+class Experiment:
+    """An experiment compiled from a `.evalspec` file or text.
+
+    Components are resolved when the experiment is made; nothing runs until
+    `run()`. The store is kept on the experiment, so `replay()` and
+    `rejudge()` after `run()` work on the same artifacts, a memory store
+    included.
+    """
+
+    def __init__(self, compiled: Compiled, store: StoreLike = None) -> None:
+        self._compiled = compiled
+        self._store_spec = store
+        self._store: Store | None = store if isinstance(store, Store) else None
+        self._runners: dict[str | None, ModuleType] = {}
+        self._dir = Path(tempfile.mkdtemp(prefix="evalspec-experiment-"))
+
+    @classmethod
+    def from_config(
+        cls,
+        path_or_text: str | os.PathLike[str],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        store: StoreLike = None,
+    ) -> Experiment:
+        """Return the experiment of a spec file, or of spec text.
+
+        `overrides` maps dotted fields to new values, such as
+        ``{"generate.samples": 5}``.
+        """
+        text = os.fspath(path_or_text)
+        if _looks_like_path(text):
+            compiled = compile_file(text, overrides)
+        else:
+            compiled = compile_text(text, "<spec>", overrides)
+
+        return cls(compiled, store)
+
+    @property
+    def run_id(self) -> str:
+        """Return the experiment's run_id."""
+        return self._compiled.run_id
+
+    @property
+    def store(self) -> Store:
+        """Return the store this experiment reads and writes, opening it once."""
+        if self._store is None:
+            self._store = open_store(self._store_spec)
+        return self._store
+
+    def compile(self) -> RunSnapshot:
+        """Return the RunSnapshot (identity, provenance, run_id); run nothing."""
+        return self._compiled.snapshot
+
+    def runner_source(self, stage: str | None = None) -> str:
+        """Return the emitted runner module's source (the replay form for `stage`)."""
+        return self._compiled.runner(self._dir / (stage or "run"), stage)
+
+    def pipeline(self, stage: str | None = None) -> Pipeline:
+        """Return the pipeline of the emitted runner (replaying from `stage`)."""
+        module = self._runners.get(stage)
+        if module is None:
+            path = write_runner(self._compiled, self._dir / (stage or "run"), stage)
+            module = self._runners[stage] = load_runner(path)
+        pipeline: Pipeline = module.PIPELINE
+
+        return pipeline
+
+    def plan(self) -> Plan:
+        """Return how many work items a run would execute and reuse, per stage."""
+        return self.pipeline().plan(self.store)
+
+    async def run_async(self, *, concurrency: int | None = None) -> RunResult:
+        """Execute every work item not already stored; return the result."""
+        return await self._execute(None, concurrency)
+
+    def run(self, *, concurrency: int | None = None) -> RunResult:
+        """Execute the experiment synchronously; see `run_async`."""
+        _no_running_loop("Experiment.run", "Experiment.run_async")
+        return asyncio.run(self.run_async(concurrency=concurrency))
+
+    async def replay_async(
+        self, stage: str, *, concurrency: int | None = None
+    ) -> RunResult:
+        """Re-run `stage` and every later stage from stored upstream artifacts."""
+        return await self._execute(stage, concurrency)
+
+    def replay(self, stage: str, *, concurrency: int | None = None) -> RunResult:
+        """Replay synchronously; see `replay_async`."""
+        _no_running_loop("Experiment.replay", "Experiment.replay_async")
+        return asyncio.run(self.replay_async(stage, concurrency=concurrency))
+
+    async def rejudge_async(self, *, concurrency: int | None = None) -> RunResult:
+        """Re-run the judge stage from stored artifacts: `replay_async("judge")`."""
+        return await self._execute("judge", concurrency)
+
+    def rejudge(self, *, concurrency: int | None = None) -> RunResult:
+        """Rejudge synchronously; see `rejudge_async`."""
+        _no_running_loop("Experiment.rejudge", "Experiment.rejudge_async")
+        return asyncio.run(self.rejudge_async(concurrency=concurrency))
+
+    async def _execute(self, stage: str | None, concurrency: int | None) -> RunResult:
+        pipeline = self.pipeline(stage)
+        runtime: Runtime = pipeline.runtime.replace(concurrency=concurrency)
+        store = self.store
+        if stage is not None and isinstance(store, MemoryStore):
+            _check_memory_replay(store, pipeline)
+        result = await pipeline.run_async(store, runtime=runtime)
+        store.flush()
+
+        return result
+
+    def close(self) -> None:
+        """Flush and close the experiment's store."""
+        if self._store is not None:
+            self._store.close()
+
+
+def _check_memory_replay(store: MemoryStore, pipeline: Pipeline) -> None:
+    """Explain why a replay on an empty memory store cannot find anything."""
+    if not store.runs(pipeline.run_id):
+        from evalspec.errors import MissingArtifactsError
+
+        msg = (
+            "cannot replay: this memory store holds no run of this experiment. "
+            "A memory store lives only in the process and object that ran it; "
+            "call replay() on the same Experiment after run(), or use a SQLite "
+            "store (store='.evalspec/store.db') to replay from another process."
+        )
+        raise MissingArtifactsError(msg)
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or "{" in text:
+        return False
+
+    return text.endswith(".evalspec") or Path(text).is_file()
+
+
+def _spec_string(text: str) -> str:
+    """Return `text` as a .evalspec string literal."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+
+    return '"' + "".join(out) + '"'
+
+
+def _component(value: Any, kind: str) -> str:
+    """Return the spec text naming `value`: a builtin id or a live object."""
+    if isinstance(value, str):
+        return value if re.fullmatch(r"[A-Za-z_]\w*", value) else f"python {_spec_string(value)}"
+    if isinstance(value, Component):
+        return _component_params(value)
+
+    reference = f"python {_spec_string(live.register(value, kind))}"
+    if kind == "metric":
+        label = getattr(value, "__name__", "metric")
+        label = "metric" if label == "<lambda>" else label
+        reference += f" {{ name {_spec_string(label)} }}"
+
+    return reference
+
+
+def _component_params(component: Component) -> str:
+    params = component.params.model_dump(mode="json", exclude_defaults=True)
+    body = " ".join(f"{k} {_spec_value(v)}" for k, v in params.items())
+
+    return f"{component.id} {{ {body} }}" if body else component.id
+
+
+def _spec_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _spec_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_spec_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_spec_string(k)}: {_spec_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    msg = f"cannot write {value!r} into a spec"
+    raise UsageError(msg)
+
+
+def _data_source(data: Any, directory: Path) -> str:
+    """Return the dataset's `from` path, writing in-memory records to JSONL."""
+    if isinstance(data, str | os.PathLike):
+        return str(Path(data).resolve())
+    if isinstance(data, Dataset):
+        records: Any = data.records_iter()
+    else:
+        records = data
+    path = directory / "data.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            if not isinstance(record, Mapping):
+                msg = f"evaluate(data=...) takes a list of dicts; got an item {record!r}."
+                raise UsageError(msg)
+            handle.write(json.dumps(dict(record), ensure_ascii=False) + "\n")
+
+    return str(path)
+
+
+def _evaluate_spec(
+    *,
+    model: Any,
+    data: Any,
+    metric: Any,
+    prompt: str | None,
+    parser: Any,
+    reducer: Any,
+    samples: int,
+    judge: Any,
+    seed: int,
+    directory: Path,
+) -> str:
+    """Return the spec text of an `evaluate()` call."""
+    metrics = metric if isinstance(metric, list | tuple) else [metric]
+    lines = [
+        f"experiment evaluate {{ seed {int(seed)} }}",
+        f"dataset data {{ from {_spec_string(_data_source(data, directory))} }}",
+        f"model subject {{ use {_component(model, 'model')} }}",
+        f"prompt input {_spec_string(prompt or '{{ input }}')}",
+        f"generate {{ model subject  prompt input  samples {int(samples)} }}",
+    ]
+    if reducer is not None:
+        lines.append(f"reduce {_component(reducer, 'reducer')}")
+    if parser is not None:
+        lines.append(f"parse {_component(parser, 'parser')}")
+    lines += [f"score {_component(m, 'metric')}" for m in metrics]
+    if judge is not None:
+        lines.append(f"model judge_model {{ use {_component(judge, 'model')} }}")
+        lines.append("judge judge { model judge_model  reference expected }")
+
+    return "\n".join(lines) + "\n"
+
+
+async def evaluate_async(
+    *,
+    model: Any,
+    data: Any,
+    metric: Any = "exact_match",
+    prompt: str | None = None,
+    parser: Any = None,
+    reducer: Any = None,
+    samples: int = 1,
+    judge: Any = None,
+    seed: int = 0,
+    store: StoreLike = "memory",
+    concurrency: int | None = None,
+) -> RunResult:
+    """Evaluate `model` on `data` with `metric`; return the run's result.
+
+    `model` is a builtin id (``"noisy_oracle"``), a component object, or a
+    sync or async callable from prompt text to text. `data` is a list of
+    dicts, a path to a JSONL, CSV or JSON file, or a Dataset. `metric` is an
+    id, a callable ``(parsed, case) -> float``, or a list of either. Without
+    a `prompt`, each case's ``input`` field is the prompt, and metrics compare
+    against its ``expected`` field. `judge`, when given, is the model of a
+    rubric judge comparing answers with ``expected``.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="evalspec-evaluate-"))
+    text = _evaluate_spec(
+        model=model,
+        data=data,
+        metric=metric,
+        prompt=prompt,
+        parser=parser,
+        reducer=reducer,
+        samples=samples,
+        judge=judge,
+        seed=seed,
+        directory=directory,
+    )
+    spec = directory / "evaluate.evalspec"
+    spec.write_text(text, encoding="utf-8")
+    experiment = Experiment(compile_file(spec), store)
+
+    return await experiment.run_async(concurrency=concurrency)
+
+
+def evaluate(
+    *,
+    model: Any,
+    data: Any,
+    metric: Any = "exact_match",
+    prompt: str | None = None,
+    parser: Any = None,
+    reducer: Any = None,
+    samples: int = 1,
+    judge: Any = None,
+    seed: int = 0,
+    store: StoreLike = "memory",
+    concurrency: int | None = None,
+) -> RunResult:
+    """Evaluate synchronously; see `evaluate_async` for the arguments."""
+    _no_running_loop("evaluate", "evaluate_async")
+
+    return asyncio.run(
+        evaluate_async(
+            model=model,
+            data=data,
+            metric=metric,
+            prompt=prompt,
+            parser=parser,
+            reducer=reducer,
+            samples=samples,
+            judge=judge,
+            seed=seed,
+            store=store,
+            concurrency=concurrency,
+        )
+    )
