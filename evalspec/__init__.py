@@ -1,7 +1,7 @@
 """evalspec: evaluate language models from a small declarative language."""
 
 from evalspec._version import __version__
-from evalspec.api import Experiment, evaluate, evaluate_async
+from evalspec.api import Experiment, evaluate, evaluate_async, load
 from evalspec.compiler.snapshot import RunSnapshot
 from evalspec.errors import (
     ComponentError,
@@ -36,4 +36,5 @@ __all__ = [
     "__version__",
     "evaluate",
     "evaluate_async",
+    "load",
 ]

@@ -22,13 +22,13 @@ from evalspec.compiler import Compiled, RunSnapshot, compile_file, compile_text
 from evalspec.errors import EventLoopError, UsageError
 from evalspec.runtime import live
 from evalspec.runtime.components.base import Component
-from evalspec.runtime.datasets import Dataset
 from evalspec.runtime.pipeline import Pipeline, Plan
-from evalspec.runtime.result import RunResult
+from evalspec.runtime.datasets import Case, Dataset
+from evalspec.runtime.result import Aggregator, RunResult
 from evalspec.runtime.stages import Runtime
-from evalspec.runtime.stores import MemoryStore, Store, open_store
+from evalspec.runtime.stores import MemoryStore, RunRecord, Store, open_store
 
-__all__ = ["Experiment", "evaluate", "evaluate_async"]
+__all__ = ["Experiment", "evaluate", "evaluate_async", "find_run", "load"]
 
 StoreLike = Store | str | os.PathLike[str] | None
 
@@ -367,3 +367,68 @@ def evaluate(
             concurrency=concurrency,
         )
     )
+
+
+def load(run: str, store: StoreLike = None) -> RunResult:
+    """Reopen the newest stored result of `run` (a run_id or a prefix of one)."""
+    opened = store if isinstance(store, Store) else open_store(store)
+    record = find_run(opened, run)
+
+    return RunResult(
+        run_id=record.run_id,
+        experiment=record.experiment,
+        status=record.status or "interrupted",
+        stages=record.counts,
+        metrics=list(record.metrics),
+        comparisons=_comparisons(opened, record.attempt),
+        attempt=record.attempt,
+        cutoff=record.cutoff,
+        store=opened,
+    )
+
+
+def find_run(store: Store, run: str) -> RunRecord:
+    """Return the newest run attempt whose run_id is or starts with `run`."""
+    matches = [r for r in store.runs() if r.run_id.startswith(run)]
+    ids = sorted({r.run_id for r in matches})
+    if not matches:
+        msg = (
+            f"no run `{run}` in {store.location}; `evalspec runs --store "
+            f"{store.location}` lists the stored runs."
+        )
+        raise UsageError(msg)
+    if len(ids) > 1:
+        msg = f"`{run}` matches several runs ({', '.join(ids)}); give more of the run_id."
+        raise UsageError(msg)
+    finished = [r for r in matches if r.status in ("completed", "partial", "failed")]
+
+    return (finished or matches)[0]
+
+
+def _comparisons(store: Store, attempt: int, baseline: str | None = None) -> list[dict[str, Any]]:
+    """Return paired comparisons recomputed from a run attempt's rows."""
+    return comparisons_from_rows(store.rows(attempt), baseline)
+
+
+def comparisons_from_rows(
+    rows: Any, baseline: str | None = None
+) -> list[dict[str, Any]]:
+    """Return each subject's paired comparison with `baseline` (the first subject)."""
+    aggregator = Aggregator(multi_subject=True)
+    for row in rows:
+        case = Case(row.get("dataset", ""), row["case_id"], {}, "")
+        for metric, value in row["scores"].items():
+            aggregator.add(row["subject"], metric, case, value)
+        for judge, judgment in row["judgments"].items():
+            if judgment.get("score") is not None:
+                aggregator.add(row["subject"], judge, case, judgment["score"])
+    subjects = list(dict.fromkeys(s for s, _ in aggregator.order))
+    if len(subjects) < 2:
+        return []
+    if baseline is not None:
+        if baseline not in subjects:
+            msg = f"no subject `{baseline}`; the subjects are {', '.join(subjects)}."
+            raise UsageError(msg)
+        aggregator.order.sort(key=lambda key: key[0] != baseline)
+
+    return aggregator.comparisons()

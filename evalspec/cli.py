@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from evalspec._runners import load_runner, runner_dir, write_runner
 from evalspec._version import __version__
 from evalspec.compiler import Compiled, compile_file
-from evalspec.errors import EvalSpecError, SpecError
+from evalspec.api import comparisons_from_rows, load
+from evalspec.errors import EvalSpecError, SpecError, UsageError
 from evalspec.runtime import cli as runner_cli
 from evalspec.runtime.stages import STAGES
 from evalspec.runtime.stores import open_store
@@ -86,7 +89,238 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--store", default=None)
     plan.add_argument("--json", action="store_true")
 
+    runs = command("runs", _runs, "List the runs stored in a store.")
+    runs.add_argument("--store", default=None)
+    runs.add_argument("--json", action="store_true")
+
+    show = command("show", _show, "Show a stored run, or one case's journey through it.")
+    show.add_argument("run", help="a run_id (or a prefix of one) or a spec")
+    show.add_argument("--case", default=None, help="the case id to follow")
+    show.add_argument("--store", default=None)
+    show.add_argument("--json", action="store_true")
+
+    report = command("report", _report, "Render a stored result as a report.")
+    report.add_argument("run", help="a run_id (or a prefix of one) or a spec")
+    report.add_argument(
+        "--format", default="table", choices=("table", "json", "csv", "md", "html")
+    )
+    report.add_argument("-o", "--output", type=Path, default=None)
+    report.add_argument("--store", default=None)
+
+    compare = command("compare", _compare, "Compare subjects pairwise over shared cases.")
+    compare.add_argument("run", help="a run_id (or a prefix of one) or a spec")
+    compare.add_argument("--baseline", default=None, help="the subject to compare with")
+    compare.add_argument("--store", default=None)
+    compare.add_argument("--json", action="store_true")
+
+    components = command("components", _components, "List the builtin components.")
+    components.add_argument("--json", action="store_true")
+
+    fmt = command("fmt", _fmt, "Rewrite specs in canonical form.")
+    fmt.add_argument("spec", nargs="+")
+    fmt.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 with a diff"
+    )
+
+    diff = command("diff", _diff, "Show the identity fields two specs or snapshots differ in.")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--json", action="store_true")
+
     return parser
+
+
+def _run_id(argument: str) -> str:
+    """Return the run_id a command argument names: a spec's, or the argument."""
+    if argument.endswith(".evalspec") or Path(argument).is_file():
+        return compile_file(argument).run_id
+
+    return argument
+
+
+def _runs(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    try:
+        records = store.runs()
+    finally:
+        store.close()
+    rows = []
+    for record in records:
+        headline = record.metrics[0] if record.metrics else None
+        rows.append(
+            {
+                "run_id": record.run_id,
+                "attempt": record.attempt,
+                "experiment": record.experiment,
+                "cutoff": record.cutoff,
+                "status": record.status or "running",
+                "started": _time(record.started),
+                "duration": round(record.ended - record.started, 3)
+                if record.ended
+                else None,
+                "headline": (
+                    f"{headline['metric']} {headline['mean']:.3f}"
+                    if headline and headline.get("mean") is not None
+                    else ""
+                ),
+            }
+        )
+    if args.json:
+        print(json.dumps({"runs": rows}))
+        return 0
+    header = f"{'run_id':<18}{'experiment':<20}{'status':<12}{'started':<21}{'secs':>8}  headline"
+    print(header)
+    for row in rows:
+        kind = row["status"] + (f"@{row['cutoff']}" if row["cutoff"] else "")
+        secs = f"{row['duration']:.2f}" if row["duration"] is not None else "-"
+        print(
+            f"{row['run_id']:<18}{row['experiment'][:19]:<20}{kind:<12}"
+            f"{row['started']:<21}{secs:>8}  {row['headline']}"
+        )
+
+    return 0
+
+
+def _time(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _show(args: argparse.Namespace) -> int:
+    result = load(_run_id(args.run), args.store)
+    rows = list(result.rows())
+    if args.case is None:
+        if args.json:
+            print(json.dumps({**result.summary(), "cases": [r["case_id"] for r in rows]}))
+            return 0
+        runner_cli.print_result(result, as_json=False)
+        print(f"\n{len(rows)} rows; `evalspec show {result.run_id} --case ID` follows one")
+        return 0
+    chosen = [r for r in rows if r["case_id"] == args.case]
+    if not chosen:
+        known = ", ".join(sorted({r["case_id"] for r in rows})[:10])
+        msg = f"run {result.run_id} has no case `{args.case}` (cases: {known}, ...)."
+        raise UsageError(msg)
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, "case": args.case, "rows": chosen}))
+        return 0
+    for row in chosen:
+        print(_journey(row))
+
+    return 0
+
+
+def _journey(row: dict[str, Any]) -> str:
+    """Return one case's path through every stage as readable text."""
+    lines = [f"case {row['case_id']} · subject {row['subject']}", "", "inputs:"]
+    lines += [f"  {k}: {v!r}" for k, v in row["inputs"].items()]
+    lines += ["", "generate · prompt:", _indent(row["prompt"])]
+    for index, text in enumerate(row["candidates"]):
+        lines += [f"generate · candidate {index}:", _indent(text)]
+    lines += [f"reduce · {row['reduced']!r}"]
+    parse = row["parsed"] if row["parse_error"] is None else f"failed: {row['parse_error']}"
+    lines += [f"parse  · {parse!r}"]
+    lines += [f"score  · {name} = {value}" for name, value in row["scores"].items()]
+    for name, judgment in row["judgments"].items():
+        lines += [
+            f"judge  · {name}: verdict {judgment.get('verdict')!r}, score {judgment.get('score')}",
+            _indent(judgment.get("reasoning") or ""),
+        ]
+    lines += [f"error  · {e['stage']}: {e['category']}: {e['message']}" for e in row["errors"]]
+
+    return "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in str(text).splitlines()) or "    (empty)"
+
+
+def _report(args: argparse.Namespace) -> int:
+    from evalspec.reports import render
+
+    result = load(_run_id(args.run), args.store)
+    data = {**result.summary(), "rows": list(result.rows())}
+    text = render(data, args.format)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    result = load(_run_id(args.run), args.store)
+    rows = comparisons_from_rows(result.rows(), args.baseline)
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, "comparisons": rows}))
+        return 0
+    if not rows:
+        print("nothing to compare: the run has a single subject")
+        return 0
+    print(f"{'metric':<16}{'subject':<22}{'baseline':<22}{'diff':>8}{'95% CI':>20}{'p':>8}{'n':>6}")
+    for row in rows:
+        ci = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+        print(
+            f"{row['metric'][:15]:<16}{row['subject'][:21]:<22}{row['baseline'][:21]:<22}"
+            f"{_num(row['diff']):>8}{ci:>20}{_num(row['p_value']):>8}{row['n']:>6}"
+        )
+    print("\nmethod: " + rows[0]["method"])
+
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _components(args: argparse.Namespace) -> int:
+    from evalspec.runtime.components import reference
+
+    if args.json:
+        print(json.dumps(reference.to_json()))
+    else:
+        sys.stdout.write(reference.render_markdown())
+
+    return 0
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    from evalspec.compiler import read_spec
+    from evalspec.grammar.formatter import format_diff, format_spec
+
+    unformatted = 0
+    for spec in args.spec:
+        text = read_spec(spec)
+        formatted = format_spec(text, spec)
+        if formatted == text:
+            continue
+        if args.check:
+            unformatted += 1
+            sys.stdout.write(format_diff(text, formatted, spec))
+        else:
+            Path(spec).write_text(formatted, encoding="utf-8")
+            print(f"formatted {spec}", file=sys.stderr)
+
+    return 1 if unformatted else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from evalspec.compiler.diff import diff_snapshots, load_snapshot
+
+    differences = diff_snapshots(load_snapshot(args.a), load_snapshot(args.b))
+    if args.json:
+        print(json.dumps({"differences": [d.to_json() for d in differences]}))
+        return 0
+    if not differences:
+        print("no identity differences: both give the same run_id")
+        return 0
+    for difference in differences:
+        data = difference.to_json()
+        stages = ", ".join(data.get("invalidates", []))
+        print(f"{data['path']}: {data.get('old')!r} -> {data.get('new')!r}  (re-runs {stages})")
+
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -1,0 +1,190 @@
+"""The Python API: evaluate, Experiment's lifecycle, load, and event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+import evalspec
+from evalspec import EventLoopError, Experiment, MissingArtifactsError, evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Path:
+    """Return a copy of the quickstart spec with its data."""
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    return tmp_path / "specs" / "quickstart.evalspec"
+
+
+def test_all_is_sorted_and_exported() -> None:
+    """`evalspec.__all__` is sorted and names only what the package has."""
+    assert list(evalspec.__all__) == sorted(evalspec.__all__)
+    for name in evalspec.__all__:
+        assert hasattr(evalspec, name), name
+
+
+def test_evaluate_with_callable_works_as_written() -> None:
+    """The README's smallest call scores a plain function against `expected`."""
+
+    def model(prompt: str) -> str:
+        return {"2+2": "4", "3+3": "7"}[prompt]
+
+    result = evaluate(
+        model=model,
+        data=[{"input": "2+2", "expected": "4"}, {"input": "3+3", "expected": "6"}],
+        metric="exact_match",
+    )
+
+    assert result.status == "completed"
+    (row,) = result.metrics
+    assert row["metric"] == "exact_match"
+    assert row["mean"] == 0.5 and row["n"] == 2
+    records = {r["case_id"]: r for r in result.to_records()}
+    assert len(records) == 2
+
+
+def test_evaluate_accepts_async_model_and_metric_callables() -> None:
+    """An async model and a metric function both plug in; the metric is named."""
+
+    async def shout(prompt: str) -> str:
+        return prompt.upper()
+
+    def same_length(parsed: str, case: dict) -> float:
+        return float(len(parsed) == len(case["expected"]))
+
+    result = evaluate(
+        model=shout,
+        data=[{"input": "ab", "expected": "AB"}],
+        metric=[same_length, "exact_match"],
+    )
+
+    means = {row["metric"]: row["mean"] for row in result.metrics}
+    assert means == {"same_length": 1.0, "exact_match": 1.0}
+
+
+def test_evaluate_reads_a_jsonl_path(tmp_path: Path) -> None:
+    """`data` may be a path to a JSONL file."""
+    data = tmp_path / "cases.jsonl"
+    data.write_text('{"input": "x", "expected": "x"}\n{"input": "y", "expected": "z"}\n')
+
+    result = evaluate(model="echo", data=str(data), metric="exact_match")
+
+    assert result.metrics[0]["mean"] == 0.5
+
+
+@pytest.mark.anyio
+async def test_evaluate_in_event_loop_names_async_twin() -> None:
+    """evaluate() inside a running loop raises, naming evaluate_async."""
+    with pytest.raises(EventLoopError, match="evaluate_async"):
+        evaluate(model="echo", data=[{"input": "a", "expected": "a"}])
+
+    result = await evalspec.evaluate_async(
+        model="echo", data=[{"input": "a", "expected": "a"}]
+    )
+    assert result.metrics[0]["mean"] == 1.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "twin"),
+    [("run", "run_async"), ("replay", "replay_async"), ("rejudge", "rejudge_async")],
+)
+async def test_experiment_sync_forms_in_event_loop_name_twin(
+    quickstart: Path, method: str, twin: str
+) -> None:
+    """Each synchronous Experiment method refuses a running loop, naming its twin."""
+    experiment = Experiment.from_config(quickstart, store="memory")
+    call = getattr(experiment, method)
+    args = ("parse",) if method == "replay" else ()
+
+    with pytest.raises(EventLoopError, match=twin):
+        call(*args)
+
+
+def test_compile_returns_snapshot_and_runs_nothing(quickstart: Path) -> None:
+    """compile() gives the snapshot with run_id and stores no work."""
+    experiment = Experiment.from_config(quickstart, store="memory")
+
+    snapshot = experiment.compile()
+
+    assert snapshot.run_id == experiment.run_id
+    assert "identity" in snapshot.model_dump() and "provenance" in snapshot.model_dump()
+    assert experiment.store.runs() == []
+
+
+def test_from_config_accepts_spec_text(quickstart: Path) -> None:
+    """Spec text compiles like a file when its dataset path is absolute."""
+    data = quickstart.parent / "data" / "arithmetic.jsonl"
+    text = quickstart.read_text().replace('"data/arithmetic.jsonl"', f'"{data}"')
+
+    experiment = Experiment.from_config(text, store="memory")
+
+    assert experiment.compile().run_id == Experiment.from_config(quickstart).run_id
+
+
+def test_rejudge_on_same_memory_store_runs_only_judge(quickstart: Path) -> None:
+    """After run(), rejudge() on the same experiment executes the judge alone."""
+    experiment = Experiment.from_config(quickstart, store="memory")
+    first = experiment.run()
+
+    again = experiment.rejudge()
+
+    assert again.stages["generate"]["executed"] == 0
+    assert again.stages["generate"]["reused"] == 60
+    assert again.stages["judge"]["executed"] == 20
+    assert again.metrics == first.metrics
+
+
+def test_replay_on_fresh_memory_store_says_why(quickstart: Path) -> None:
+    """A replay on a memory store that never ran explains memory stores."""
+    experiment = Experiment.from_config(quickstart, store="memory")
+
+    with pytest.raises(MissingArtifactsError, match="memory store"):
+        experiment.replay("parse")
+
+
+def test_load_reopens_a_stored_result(quickstart: Path, tmp_path: Path) -> None:
+    """evalspec.load(run_id, store=path) gives back metrics and rows."""
+    store = tmp_path / "store.db"
+    experiment = Experiment.from_config(quickstart, store=str(store))
+    result = experiment.run()
+    experiment.close()
+
+    loaded = evalspec.load(result.run_id[:8], store=str(store))
+
+    assert loaded.run_id == result.run_id
+    assert loaded.metrics == result.metrics
+    rows = list(loaded.rows())
+    assert len(rows) == 20
+    assert {"candidates", "parsed", "scores", "judgments"} <= set(rows[0])
+    loaded.store.close()  # type: ignore[union-attr]
+
+
+def test_to_json_and_records_carry_rows(quickstart: Path) -> None:
+    """A result serialises with its per-case rows."""
+    result = Experiment.from_config(quickstart, store="memory").run()
+
+    text = result.to_json()
+
+    assert '"rows"' in text and '"q01"' in text
+    assert len(result.to_records()) == 20
+
+
+def test_sync_run_from_thread_inside_loop_is_refused_only_in_loop() -> None:
+    """Outside any loop the sync form works; asyncio.run of the twin works too."""
+    result = asyncio.run(
+        evalspec.evaluate_async(model="echo", data=[{"input": "a", "expected": "a"}])
+    )
+
+    assert result.status == "completed"
