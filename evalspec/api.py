@@ -22,8 +22,8 @@ from evalspec.compiler import Compiled, RunSnapshot, compile_file, compile_text
 from evalspec.errors import EventLoopError, UsageError
 from evalspec.runtime import live
 from evalspec.runtime.components.base import Component
-from evalspec.runtime.pipeline import Pipeline, Plan
 from evalspec.runtime.datasets import Case, Dataset
+from evalspec.runtime.pipeline import Pipeline, Plan
 from evalspec.runtime.result import Aggregator, RunResult
 from evalspec.runtime.stages import Runtime
 from evalspec.runtime.stores import MemoryStore, RunRecord, Store, open_store
@@ -202,7 +202,11 @@ def _spec_string(text: str) -> str:
 def _component(value: Any, kind: str) -> str:
     """Return the spec text naming `value`: a builtin id or a live object."""
     if isinstance(value, str):
-        return value if re.fullmatch(r"[A-Za-z_]\w*", value) else f"python {_spec_string(value)}"
+        return (
+            value
+            if re.fullmatch(r"[A-Za-z_]\w*", value)
+            else f"python {_spec_string(value)}"
+        )
     if isinstance(value, Component):
         return _component_params(value)
 
@@ -232,7 +236,9 @@ def _spec_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_spec_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = ", ".join(f"{_spec_string(k)}: {_spec_value(v)}" for k, v in value.items())
+        items = ", ".join(
+            f"{_spec_string(k)}: {_spec_value(v)}" for k, v in value.items()
+        )
         return "{" + items + "}"
     msg = f"cannot write {value!r} into a spec"
     raise UsageError(msg)
@@ -250,7 +256,9 @@ def _data_source(data: Any, directory: Path) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         for record in records:
             if not isinstance(record, Mapping):
-                msg = f"evaluate(data=...) takes a list of dicts; got an item {record!r}."
+                msg = (
+                    f"evaluate(data=...) takes a list of dicts; got an item {record!r}."
+                )
                 raise UsageError(msg)
             handle.write(json.dumps(dict(record), ensure_ascii=False) + "\n")
 
@@ -398,14 +406,18 @@ def find_run(store: Store, run: str) -> RunRecord:
         )
         raise UsageError(msg)
     if len(ids) > 1:
-        msg = f"`{run}` matches several runs ({', '.join(ids)}); give more of the run_id."
+        msg = (
+            f"`{run}` matches several runs ({', '.join(ids)}); give more of the run_id."
+        )
         raise UsageError(msg)
     finished = [r for r in matches if r.status in ("completed", "partial", "failed")]
 
     return (finished or matches)[0]
 
 
-def _comparisons(store: Store, attempt: int, baseline: str | None = None) -> list[dict[str, Any]]:
+def _comparisons(
+    store: Store, attempt: int, baseline: str | None = None
+) -> list[dict[str, Any]]:
     """Return paired comparisons recomputed from a run attempt's rows."""
     return comparisons_from_rows(store.rows(attempt), baseline)
 

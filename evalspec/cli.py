@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evalspec._runners import load_runner, runner_dir, write_runner
 from evalspec._version import __version__
-from evalspec.compiler import Compiled, compile_file
 from evalspec.api import comparisons_from_rows, load
+from evalspec.compiler import Compiled, compile_file
 from evalspec.errors import EvalSpecError, SpecError, UsageError
 from evalspec.runtime import cli as runner_cli
 from evalspec.runtime.stages import STAGES
@@ -54,10 +54,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="evalspec",
         description="Evaluate language models from .evalspec files.",
     )
-    parser.add_argument("--version", action="version", version=f"evalspec {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"evalspec {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.set_defaults(handler=handler)
         return sub
@@ -66,25 +70,39 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("spec")
     check.add_argument("--json", action="store_true", help="print diagnostics as JSON")
 
-    compile_ = command("compile", _compile, "Compile a spec into a runner module and snapshot.")
+    compile_ = command(
+        "compile", _compile, "Compile a spec into a runner module and snapshot."
+    )
     compile_.add_argument("spec")
-    compile_.add_argument("-o", "--out", required=True, type=Path, help="output directory")
-    compile_.add_argument("--stage", choices=STAGES[1:], help="emit the replay form from STAGE")
+    compile_.add_argument(
+        "-o", "--out", required=True, type=Path, help="output directory"
+    )
+    compile_.add_argument(
+        "--stage", choices=STAGES[1:], help="emit the replay form from STAGE"
+    )
 
-    run = command("run", _run, "Run a spec: execute every work item not already stored.")
+    run = command(
+        "run", _run, "Run a spec: execute every work item not already stored."
+    )
     run.add_argument("spec")
     runner_cli.add_run_options(run)
 
-    replay = command("replay", _replay, "Re-run STAGE and everything after it from stored artifacts.")
+    replay = command(
+        "replay", _replay, "Re-run STAGE and everything after it from stored artifacts."
+    )
     replay.add_argument("spec")
     replay.add_argument("--stage", required=True, choices=STAGES[1:])
     runner_cli.add_run_options(replay)
 
-    rejudge = command("rejudge", _rejudge, "Re-run the judge stage from stored artifacts.")
+    rejudge = command(
+        "rejudge", _rejudge, "Re-run the judge stage from stored artifacts."
+    )
     rejudge.add_argument("spec")
     runner_cli.add_run_options(rejudge)
 
-    plan = command("plan", _plan, "Show how many work items a run would execute and reuse.")
+    plan = command(
+        "plan", _plan, "Show how many work items a run would execute and reuse."
+    )
     plan.add_argument("spec")
     plan.add_argument("--store", default=None)
     plan.add_argument("--json", action="store_true")
@@ -93,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--store", default=None)
     runs.add_argument("--json", action="store_true")
 
-    show = command("show", _show, "Show a stored run, or one case's journey through it.")
+    show = command(
+        "show", _show, "Show a stored run, or one case's journey through it."
+    )
     show.add_argument("run", help="a run_id (or a prefix of one) or a spec")
     show.add_argument("--case", default=None, help="the case id to follow")
     show.add_argument("--store", default=None)
@@ -107,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, default=None)
     report.add_argument("--store", default=None)
 
-    compare = command("compare", _compare, "Compare subjects pairwise over shared cases.")
+    compare = command(
+        "compare", _compare, "Compare subjects pairwise over shared cases."
+    )
     compare.add_argument("run", help="a run_id (or a prefix of one) or a spec")
     compare.add_argument("--baseline", default=None, help="the subject to compare with")
     compare.add_argument("--store", default=None)
@@ -122,7 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="change nothing; exit 1 with a diff"
     )
 
-    diff = command("diff", _diff, "Show the identity fields two specs or snapshots differ in.")
+    diff = command(
+        "diff", _diff, "Show the identity fields two specs or snapshots differ in."
+    )
     diff.add_argument("a")
     diff.add_argument("b")
     diff.add_argument("--json", action="store_true")
@@ -155,9 +179,9 @@ def _runs(args: argparse.Namespace) -> int:
                 "cutoff": record.cutoff,
                 "status": record.status or "running",
                 "started": _time(record.started),
-                "duration": round(record.ended - record.started, 3)
-                if record.ended
-                else None,
+                "duration": (
+                    round(record.ended - record.started, 3) if record.ended else None
+                ),
                 "headline": (
                     f"{headline['metric']} {headline['mean']:.3f}"
                     if headline and headline.get("mean") is not None
@@ -168,7 +192,10 @@ def _runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"runs": rows}))
         return 0
-    header = f"{'run_id':<18}{'experiment':<20}{'status':<12}{'started':<21}{'secs':>8}  headline"
+    header = (
+        f"{'run_id':<18}{'experiment':<20}{'status':<12}{'started':<21}"
+        f"{'secs':>8}  headline"
+    )
     print(header)
     for row in rows:
         kind = row["status"] + (f"@{row['cutoff']}" if row["cutoff"] else "")
@@ -182,7 +209,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _time(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -190,10 +217,14 @@ def _show(args: argparse.Namespace) -> int:
     rows = list(result.rows())
     if args.case is None:
         if args.json:
-            print(json.dumps({**result.summary(), "cases": [r["case_id"] for r in rows]}))
+            print(
+                json.dumps({**result.summary(), "cases": [r["case_id"] for r in rows]})
+            )
             return 0
         runner_cli.print_result(result, as_json=False)
-        print(f"\n{len(rows)} rows; `evalspec show {result.run_id} --case ID` follows one")
+        print(
+            f"\n{len(rows)} rows; `evalspec show {result.run_id} --case ID` follows one"
+        )
         return 0
     chosen = [r for r in rows if r["case_id"] == args.case]
     if not chosen:
@@ -217,15 +248,20 @@ def _journey(row: dict[str, Any]) -> str:
     for index, text in enumerate(row["candidates"]):
         lines += [f"generate · candidate {index}:", _indent(text)]
     lines += [f"reduce · {row['reduced']!r}"]
-    parse = row["parsed"] if row["parse_error"] is None else f"failed: {row['parse_error']}"
+    parse = (
+        row["parsed"] if row["parse_error"] is None else f"failed: {row['parse_error']}"
+    )
     lines += [f"parse  · {parse!r}"]
     lines += [f"score  · {name} = {value}" for name, value in row["scores"].items()]
     for name, judgment in row["judgments"].items():
         lines += [
-            f"judge  · {name}: verdict {judgment.get('verdict')!r}, score {judgment.get('score')}",
+            f"judge  · {name}: verdict {judgment.get('verdict')!r}, "
+            f"score {judgment.get('score')}",
             _indent(judgment.get("reasoning") or ""),
         ]
-    lines += [f"error  · {e['stage']}: {e['category']}: {e['message']}" for e in row["errors"]]
+    lines += [
+        f"error  · {e['stage']}: {e['category']}: {e['message']}" for e in row["errors"]
+    ]
 
     return "\n".join(lines) + "\n"
 
@@ -258,7 +294,10 @@ def _compare(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing to compare: the run has a single subject")
         return 0
-    print(f"{'metric':<16}{'subject':<22}{'baseline':<22}{'diff':>8}{'95% CI':>20}{'p':>8}{'n':>6}")
+    print(
+        f"{'metric':<16}{'subject':<22}{'baseline':<22}{'diff':>8}"
+        f"{'95% CI':>20}{'p':>8}{'n':>6}"
+    )
     for row in rows:
         ci = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
         print(
@@ -318,7 +357,10 @@ def _diff(args: argparse.Namespace) -> int:
     for difference in differences:
         data = difference.to_json()
         stages = ", ".join(data.get("invalidates", []))
-        print(f"{data['path']}: {data.get('old')!r} -> {data.get('new')!r}  (re-runs {stages})")
+        print(
+            f"{data['path']}: {data.get('old')!r} -> {data.get('new')!r}  "
+            f"(re-runs {stages})"
+        )
 
     return 0
 
@@ -340,7 +382,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, cutoff: str | None) -> int:
-    compiled = compile_file(args.spec, settings={"store": args.store or ".evalspec/store.db"})
+    compiled = compile_file(
+        args.spec, settings={"store": args.store or ".evalspec/store.db"}
+    )
     module = _runner(compiled, args.store, cutoff)
     argv = ["--store", args.store or str(Path(".evalspec") / "store.db")]
     if args.json:
@@ -387,9 +431,14 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"plan for run {plan.run_id}")
     print(f"{'stage':<10}{'total':>8}{'stored':>8}{'execute':>9}")
     for stage, counts in plan.stages.items():
-        print(f"{stage:<10}{counts['total']:>8}{counts['stored']:>8}{counts['execute']:>9}")
+        print(
+            f"{stage:<10}{counts['total']:>8}{counts['stored']:>8}{counts['execute']:>9}"
+        )
     for model, calls in plan.calls.items():
-        print(f"model {model}: {calls['calls']} calls, ~{calls['prompt_tokens']} prompt tokens (characters / 4)")
+        print(
+            f"model {model}: {calls['calls']} calls, "
+            f"~{calls['prompt_tokens']} prompt tokens (characters / 4)"
+        )
 
     return 0
 

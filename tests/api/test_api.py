@@ -76,7 +76,9 @@ def test_evaluate_accepts_async_model_and_metric_callables() -> None:
 def test_evaluate_reads_a_jsonl_path(tmp_path: Path) -> None:
     """`data` may be a path to a JSONL file."""
     data = tmp_path / "cases.jsonl"
-    data.write_text('{"input": "x", "expected": "x"}\n{"input": "y", "expected": "z"}\n')
+    data.write_text(
+        '{"input": "x", "expected": "x"}\n{"input": "y", "expected": "z"}\n'
+    )
 
     result = evaluate(model="echo", data=str(data), metric="exact_match")
 

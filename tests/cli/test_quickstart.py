@@ -68,7 +68,9 @@ def test_run_quickstart_twice_reuses_every_work_item(project: Path) -> None:
 
 def test_run_quickstart_prints_table_per_subject(project: Path) -> None:
     """Without --json the run prints a readable table naming subject and metrics."""
-    done = evalspec("run", "specs/quickstart.evalspec", "--store", "memory", cwd=project)
+    done = evalspec(
+        "run", "specs/quickstart.evalspec", "--store", "memory", cwd=project
+    )
 
     assert done.returncode == 0, done.stderr
     assert "solver/ask" in done.stdout
@@ -79,7 +81,9 @@ def test_run_quickstart_prints_table_per_subject(project: Path) -> None:
 def test_standalone_runner_matches_evalspec_run(project: Path) -> None:
     """The compiled runner, run by plain Python, prints the same metrics."""
     out = project / "build"
-    compiled = evalspec("compile", "specs/quickstart.evalspec", "-o", str(out), cwd=project)
+    compiled = evalspec(
+        "compile", "specs/quickstart.evalspec", "-o", str(out), cwd=project
+    )
     assert compiled.returncode == 0, compiled.stderr
     run_id = compiled.stdout.strip()
     assert (out / "quickstart.py").is_file()
@@ -147,7 +151,9 @@ def test_run_id_ignores_formatting_and_store(project: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new"), [("seed 7", "seed 8"), ("samples 3", "samples 5")]
 )
-def test_run_id_changes_with_seed_and_samples(project: Path, old: str, new: str) -> None:
+def test_run_id_changes_with_seed_and_samples(
+    project: Path, old: str, new: str
+) -> None:
     """Changing the seed or the sample count gives a new run_id."""
     spec = project / "specs" / "quickstart.evalspec"
     before = evalspec("compile", str(spec), "-o", "a", cwd=project).stdout.strip()
@@ -160,7 +166,7 @@ def test_run_id_changes_with_seed_and_samples(project: Path, old: str, new: str)
 def test_check_syntax_error_prints_located_diagnostic(tmp_path: Path) -> None:
     """A syntax error prints path:line:col, the source line and a caret; exit 1."""
     spec = tmp_path / "broken.evalspec"
-    spec.write_text('experiment demo {\n  seed = 7\n}\n')
+    spec.write_text("experiment demo {\n  seed = 7\n}\n")
 
     done = evalspec("check", "broken.evalspec", cwd=tmp_path)
 
@@ -175,7 +181,9 @@ def test_check_syntax_error_prints_located_diagnostic(tmp_path: Path) -> None:
 def test_check_unknown_name_suggests_the_close_one(project: Path) -> None:
     """An unknown reducer id is reported at its line with a suggestion."""
     spec = project / "specs" / "quickstart.evalspec"
-    spec.write_text(spec.read_text().replace("reduce majority_vote", "reduce majorty_vote"))
+    spec.write_text(
+        spec.read_text().replace("reduce majority_vote", "reduce majorty_vote")
+    )
 
     done = evalspec("check", "specs/quickstart.evalspec", cwd=project)
 
