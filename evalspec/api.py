@@ -19,6 +19,8 @@ from typing import Any
 
 from evalspec._runners import load_runner, write_runner
 from evalspec.compiler import Compiled, RunSnapshot, compile_file, compile_text
+from evalspec.compiler.overrides import apply_overrides
+from evalspec.compiler.snapshot import make_snapshot
 from evalspec.errors import EventLoopError, UsageError
 from evalspec.runtime import live
 from evalspec.runtime.components.base import Component
@@ -77,9 +79,12 @@ class Experiment:
         """
         text = os.fspath(path_or_text)
         if _looks_like_path(text):
-            compiled = compile_file(text, overrides)
+            compiled = compile_file(text)
         else:
-            compiled = compile_text(text, "<spec>", overrides)
+            compiled = compile_text(text, "<spec>")
+        if overrides:
+            program = apply_overrides(compiled.program, overrides)
+            compiled = Compiled(program, make_snapshot(program))
 
         return cls(compiled, store)
 

@@ -190,3 +190,29 @@ def test_sync_run_from_thread_inside_loop_is_refused_only_in_loop() -> None:
     )
 
     assert result.status == "completed"
+
+
+def test_overrides_change_samples_and_run_id(quickstart: Path) -> None:
+    """A dotted override changes the field and therefore the run_id."""
+    plain = Experiment.from_config(quickstart, store="memory")
+    more = Experiment.from_config(quickstart, {"generate.samples": 5}, store="memory")
+
+    assert more.run_id != plain.run_id
+    assert more.compile().identity["samples"] == 5
+    assert more.run().stages["generate"]["executed"] == 100
+
+
+def test_override_of_unknown_field_suggests_the_close_one(quickstart: Path) -> None:
+    """An override naming no field is a diagnostic with a suggestion."""
+    with pytest.raises(evalspec.SpecError) as caught:
+        Experiment.from_config(quickstart, {"generate.sample": 5})
+
+    text = str(caught.value)
+    assert "unknown `generate` field `sample`" in text
+    assert "did you mean `samples`?" in text
+
+
+def test_override_of_component_parameter_is_validated(quickstart: Path) -> None:
+    """A component parameter override is checked against the schema."""
+    with pytest.raises(evalspec.SpecError, match="error_rate"):
+        Experiment.from_config(quickstart, {"model.solver.error_rate": "lots"})
