@@ -99,6 +99,8 @@ class ProviderError(EvalSpecError, RuntimeError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        #: The earlier attempts' retry records, ``{"attempt", "delay", "reason"}``.
+        self.retries: list[dict[str, Any]] = []
 
     def to_json(self) -> dict[str, Any]:
         """Return the error as the JSON object stored on a failed work item."""

@@ -22,6 +22,7 @@ C = TypeVar("C", bound=type[Component])
 
 _BUILTIN_MODULES = (
     "evalspec.runtime.components.models",
+    "evalspec.runtime.components.openai_model",
     "evalspec.runtime.components.reducers",
     "evalspec.runtime.components.parsers",
     "evalspec.runtime.components.metrics",
