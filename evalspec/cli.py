@@ -317,9 +317,9 @@ def _components(args: argparse.Namespace) -> int:
     from evalspec.runtime.components import reference
 
     if args.json:
-        print(json.dumps(reference.to_json()))
+        print(json.dumps(reference.to_json(plugins=True)))
     else:
-        sys.stdout.write(reference.render_markdown())
+        sys.stdout.write(reference.render_markdown(plugins=True))
 
     return 0
 
