@@ -31,13 +31,8 @@ def _scratch() -> Path:
 
 
 def write_runner(compiled: Compiled, directory: Path, cutoff: str | None) -> Path:
-    """Write the runner and snapshot into `directory`, unless already identical."""
-    path = directory / f"{compiled.name}.py"
-    source = compiled.runner(directory, cutoff)
-    if not path.is_file() or path.read_text(encoding="utf-8") != source:
-        compiled.write(directory, cutoff)
-
-    return path
+    """Write the runner, its snapshot and data files into `directory`."""
+    return compiled.write(directory, cutoff)
 
 
 def load_runner(path: Path) -> ModuleType:

@@ -345,22 +345,15 @@ def _fmt(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from evalspec.compiler.diff import diff_snapshots, load_snapshot
+    from evalspec.compiler.diff import diff_snapshots, format_differences, load_snapshot
 
-    differences = diff_snapshots(load_snapshot(args.a), load_snapshot(args.b))
+    a, b = load_snapshot(args.a), load_snapshot(args.b)
+    differences = diff_snapshots(a, b)
     if args.json:
-        print(json.dumps({"differences": [d.to_json() for d in differences]}))
+        rows = [d.to_json() for d in differences]
+        print(json.dumps({"a": a.run_id, "b": b.run_id, "differences": rows}))
         return 0
-    if not differences:
-        print("no identity differences: both give the same run_id")
-        return 0
-    for difference in differences:
-        data = difference.to_json()
-        stages = ", ".join(data.get("invalidates", []))
-        print(
-            f"{data['path']}: {data.get('old')!r} -> {data.get('new')!r}  "
-            f"(re-runs {stages})"
-        )
+    sys.stdout.write(format_differences(differences))
 
     return 0
 
@@ -382,9 +375,12 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, cutoff: str | None) -> int:
-    compiled = compile_file(
-        args.spec, settings={"store": args.store or ".evalspec/store.db"}
-    )
+    settings = {
+        "store": args.store or ".evalspec/store.db",
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+    }
+    compiled = compile_file(args.spec, settings=settings)
     module = _runner(compiled, args.store, cutoff)
     argv = ["--store", args.store or str(Path(".evalspec") / "store.db")]
     if args.json:

@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalspec.compiler import ir
-from evalspec.compiler.codegen import emit_runner, literal
+from evalspec.compiler.codegen import (
+    INLINE_RECORDS,
+    RunnerFiles,
+    emit_files,
+    emit_runner,
+    literal,
+)
+from evalspec.compiler.diff import (
+    Difference,
+    diff_snapshots,
+    format_differences,
+    load_snapshot,
+)
 from evalspec.compiler.lower import load_program
 from evalspec.compiler.snapshot import RunSnapshot, make_snapshot
 from evalspec.errors import SpecError
 from evalspec.grammar.diagnostics import Diagnostic
 
 __all__ = [
+    "INLINE_RECORDS",
     "Compiled",
+    "Difference",
     "RunSnapshot",
+    "RunnerFiles",
     "compile_file",
     "compile_text",
+    "diff_snapshots",
+    "emit_files",
     "emit_runner",
+    "format_differences",
     "ir",
     "literal",
+    "load_snapshot",
     "read_spec",
 ]
 
@@ -44,17 +63,38 @@ class Compiled:
         """Return the experiment's name (the runner's file stem)."""
         return self.program.experiment.name
 
+    _emitted: dict[tuple[Path, str | None], RunnerFiles] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def files(self, out_dir: Path, cutoff: str | None = None) -> RunnerFiles:
+        """Return the runner files for a runner living in `out_dir`, emitted once."""
+        key = (Path(out_dir).resolve(), cutoff)
+        if key not in self._emitted:
+            self._emitted[key] = emit_files(
+                self.program, self.snapshot, Path(out_dir), cutoff=cutoff
+            )
+
+        return self._emitted[key]
+
     def runner(self, out_dir: Path, cutoff: str | None = None) -> str:
         """Return the runner module's source for a runner living in `out_dir`."""
-        return emit_runner(self.program, self.snapshot, out_dir, cutoff=cutoff)
+        return self.files(out_dir, cutoff).source
 
     def write(self, out_dir: Path, cutoff: str | None = None) -> Path:
-        """Write the runner and its snapshot JSON into `out_dir`; return the runner."""
+        """Write the runner, its data files and its snapshot JSON; return the runner.
+
+        Each file is written whole under a temporary name and then renamed,
+        so a reader never sees half a runner.
+        """
+        out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        runner = out_dir / f"{self.name}.py"
-        runner.write_text(self.runner(out_dir, cutoff), encoding="utf-8")
-        snapshot = out_dir / f"{self.name}.snapshot.json"
-        snapshot.write_text(self.snapshot.to_json(), encoding="utf-8")
+        files = self.files(out_dir, cutoff)
+        for name, text in files.data.items():
+            _write_atomic(out_dir / name, text)
+        _write_atomic(out_dir / f"{self.name}.snapshot.json", self.snapshot.to_json())
+        runner = out_dir / files.runner_name
+        _write_atomic(runner, files.source)
 
         return runner
 
@@ -116,6 +156,12 @@ def _display_path(path: str | os.PathLike[str]) -> str:
         return text
 
     return text if relative.startswith("..") else relative
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(partial, path)
 
 
 def _file_error(name: str, message: str) -> Diagnostic:

@@ -2,16 +2,25 @@
 
 The module is rendered from a jinja2 template, formatted with black and
 checked with `compile()`. Every value from a spec or a dataset enters it as a
-Python literal made by `literal()`, never as spliced source.
+Python literal made by `literal()`, never as spliced source; the template
+only places names the emitter made and code built from those literals.
+
+An inline dataset of more than `INLINE_RECORDS` records is written beside
+the runner as a JSONL data file and referenced by name and fingerprint, so a
+runner stays readable (and quick to format) whatever the size of its data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,12 +32,17 @@ from evalspec._version import __version__
 from evalspec.compiler import ir
 from evalspec.compiler.lower import metric_name
 from evalspec.compiler.snapshot import RunSnapshot
-from evalspec.errors import InternalError
+from evalspec.errors import InternalError, UsageError
+from evalspec.runtime.live import is_live
+from evalspec.runtime.stages import STAGES
 
-__all__ = ["emit_runner", "literal"]
+__all__ = ["INLINE_RECORDS", "RunnerFiles", "emit_files", "emit_runner", "literal"]
 
-_RUNTIME_NAMES = ("Generate", "JudgeStep", "Pipeline", "Prompt", "Runtime", "Subject")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The most records an inline dataset may have and still be inlined.
+INLINE_RECORDS = 50
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_FILE_FUNCTIONS = {"jsonl": "jsonl", "csv": "csv_file", "json": "json_file"}
 
 
 def literal(value: Any) -> str:
@@ -41,9 +55,11 @@ def literal(value: Any) -> str:
         return repr(value)
     if value is None or isinstance(value, bool | int | str):
         return repr(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
         items = ", ".join(literal(v) for v in value)
-        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+        return f"({items},)" if len(value) == 1 else f"({items})"
     if isinstance(value, dict):
         items = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items())
         return "{" + items + "}"
@@ -54,6 +70,18 @@ def literal(value: Any) -> str:
 def _comment(text: str) -> str:
     """Return `text` safe to place inside a one-line comment."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+@dataclass(frozen=True)
+class RunnerFiles:
+    """The files of an emitted runner: its module and the data files it reads."""
+
+    runner_name: str
+    """The runner module's file name, such as ``arithmetic.py``."""
+    source: str
+    """The runner module's source."""
+    data: Mapping[str, str]
+    """Data files by file name: inline datasets too large to inline, as JSONL."""
 
 
 @cache
@@ -71,6 +99,23 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+class _Names:
+    """Hand out Python constant names, unique within one runner."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def make(self, prefix: str, name: str) -> str:
+        base = f"{prefix}_{name.upper()}"
+        candidate, count = base, 1
+        while candidate in self.taken:
+            count += 1
+            candidate = f"{base}_{count}"
+        self.taken.add(candidate)
+
+        return candidate
+
+
 class _Emitter:
     """Turn a Program into the template's context of ready-made code pieces."""
 
@@ -78,19 +123,48 @@ class _Emitter:
         self.program = program
         self.out_dir = out_dir
         self.imports: dict[str, set[str]] = defaultdict(set)
-        self.needs_path = True
+        self.runtime_names = {"Generate", "Pipeline", "Prompt", "Subject", "cli"}
         self.needs_spec_dir = False
+        self.process_local: list[str] = []
+        self.data: dict[str, str] = {}
 
     def component(self, node: ir.ComponentNode) -> str:
+        """Return the expression that builds the component of `node`."""
         self.imports[node.module].add(node.qualname)
         if node.id == "python":
             self.needs_spec_dir = True
+            ref = str(node.params.get("ref", ""))
+            if is_live(ref) and ref not in self.process_local:
+                self.process_local.append(ref)
         args = ", ".join(f"{k}={literal(v)}" for k, v in node.params.items())
 
         return f"{node.qualname}({args})"
 
     def dataset(self, node: ir.DatasetNode) -> str:
-        options: dict[str, Any] = {"fingerprint": node.fingerprint}
+        """Return the expression that builds the dataset of `node`."""
+        self.runtime_names.add("datasets")
+        name = literal(node.name)
+        if node.format == "inline" and len(node.records) <= INLINE_RECORDS:
+            records = literal([dict(r) for r in node.records])
+            return f"datasets.inline({name}, {records}{self._options(node, None)})"
+        if node.format == "inline":
+            filename = f"{self.program.experiment.name}.{node.name}.jsonl"
+            text = "".join(json.dumps(dict(r)) + "\n" for r in node.records)
+            self.data[filename] = text
+            fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            location = f"Path(__file__).with_name({literal(filename)})"
+            return (
+                f"datasets.jsonl({name}, {location}{self._options(node, fingerprint)})"
+            )
+        assert node.path is not None
+        self.needs_spec_dir = True
+        function = _FILE_FUNCTIONS[node.format]
+        location = f"SPEC_DIR / {literal(node.path)}"
+
+        return f"datasets.{function}({name}, {location}{self._options(node, None)})"
+
+    def _options(self, node: ir.DatasetNode, fingerprint: str | None) -> str:
+        options: dict[str, Any] = {"fingerprint": fingerprint or node.fingerprint}
         for key in ("id_field", "limit", "sample"):
             if getattr(node, key) is not None:
                 options[key] = getattr(node, key)
@@ -98,107 +172,189 @@ class _Emitter:
             options["sample_seed"] = node.sample_seed
         if node.rename:
             options["rename"] = node.rename
-        extra = "".join(f", {k}={literal(v)}" for k, v in options.items())
-        if node.format == "inline":
-            records = literal([dict(r) for r in node.records])
-            return f"datasets.inline({literal(node.name)}, {records}{extra})"
-        self.needs_spec_dir = True
-        function = {"jsonl": "jsonl", "csv": "csv_file", "json": "json_file"}[node.format]
 
-        return f"datasets.{function}({literal(node.name)}, SPEC_DIR / {literal(node.path)}{extra})"
+        return "".join(f", {k}={literal(v)}" for k, v in options.items())
 
-    def context(self, snapshot: RunSnapshot, filename: str, cutoff: str | None) -> dict[str, Any]:
+    def context(
+        self, snapshot: RunSnapshot, filename: str, cutoff: str | None
+    ) -> dict[str, Any]:
+        """Return the template's context for the runner file `filename`."""
         program = self.program
-        model_names = {m.name: f"MODEL_{m.name.upper()}" for m in program.models}
-        prompt_names = {p.name: f"PROMPT_{p.name.upper()}" for p in program.prompts}
-        used_models = {s.model for s in program.generate.subjects} | {j.model for j in program.judges}
+        names = _Names()
+        used_models = {s.model for s in program.generate.subjects}
+        used_models |= {j.model for j in program.judges}
         used_prompts = {s.prompt for s in program.generate.subjects}
-        datasets = [self.dataset(d) for d in program.datasets]
-        models = [
-            {"name": model_names[m.name], "code": self.component(m.component), "line": m.component.span.line}
+        model_names = {
+            m.name: names.make("MODEL", m.name)
             for m in program.models
             if m.name in used_models
-        ]
-        prompts = [
-            {"name": prompt_names[p.name], "code": literal([list(m) for m in p.messages]), "line": p.span.line}
+        }
+        prompt_names = {
+            p.name: names.make("PROMPT", p.name)
             for p in program.prompts
             if p.name in used_prompts
-        ]
-        generate = program.generate
-        subjects = [
-            {"name": s.name, "model": model_names[s.model], "prompt": prompt_names[s.prompt]}
-            for s in generate.subjects
-        ]
-        count = len(subjects)
-        summary = (
-            f"{count} subject{'s' if count != 1 else ''} x "
-            f"{generate.samples} sample{'s' if generate.samples != 1 else ''} per case"
-        )
-        runtime = program.runtime.model_dump(exclude_defaults=True)
-        runtime_code = ", ".join(f"{k}={literal(v)}" for k, v in runtime.items())
-        context = {
+        }
+        context: dict[str, Any] = {
             "version": __version__,
-            "spec_path": _comment(program.spec_path),
-            "spec_sha256": program.spec_sha256[:16],
+            "spec_comment": _comment(self._spec_name()),
+            "spec_name": self._spec_name(),
+            "spec_sha256": program.spec_sha256,
             "experiment": program.experiment.name,
             "run_id": snapshot.run_id,
             "filename": filename,
             "cutoff": cutoff,
-            "process_local": [],
             "seed": program.experiment.seed,
-            "datasets": datasets,
-            "datasets_line": program.datasets[0].span.line,
-            "models": models,
-            "prompts": prompts,
-            "generate": {"line": generate.span.line, "summary": summary, "subjects": subjects, "samples": generate.samples},
-            "reduce": {"code": self.component(program.reduce), "line": program.reduce.span.line},
-            "parse": {"code": self.component(program.parse), "line": program.parse.span.line},
-            "scores": [{"code": self.component(s), "line": s.span.line, "name": metric_name(s)} for s in program.scores],
-            "judges": [
-                {"name": j.name, "code": self.component(j.component), "model": model_names[j.model], "line": j.component.span.line}
-                for j in program.judges
-            ],
-            "runtime": runtime_code,
+            "datasets": [self._dataset_entry(d) for d in program.datasets],
+            "models": [self._model_entry(m, model_names) for m in program.models],
+            "prompts": [self._prompt_entry(p, prompt_names) for p in program.prompts],
+            "generate": self._generate_entry(model_names, prompt_names),
+            "reduce": self._stage_entry(program.reduce),
+            "parse": self._stage_entry(program.parse),
+            "scores": [self._metric_entry(s) for s in program.scores],
+            "judges": [self._judge_entry(j, model_names) for j in program.judges],
+            "runtime": self._runtime_code(),
             "snapshot_name": Path(filename).stem + ".snapshot.json",
         }
+        context["models"] = [m for m in context["models"] if m is not None]
+        context["prompts"] = [p for p in context["prompts"] if p is not None]
+        context["process_local"] = list(self.process_local)
         context["spec_dir"] = self._spec_dir() if self.needs_spec_dir else None
-        context["imports"] = self._imports(bool(program.judges), bool(runtime_code))
+        context["imports"] = self._imports()
 
         return context
+
+    def _dataset_entry(self, node: ir.DatasetNode) -> dict[str, Any]:
+        return {"name": node.name, "code": self.dataset(node), "line": node.span.line}
+
+    def _model_entry(
+        self, node: ir.ModelNode, names: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        if node.name not in names:
+            return None
+        code = self.component(node.component)
+
+        return {
+            "label": node.name,
+            "name": names[node.name],
+            "code": code,
+            "line": node.component.span.line,
+        }
+
+    def _prompt_entry(
+        self, node: ir.PromptNode, names: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        if node.name not in names:
+            return None
+        code = literal([list(m) for m in node.messages])
+
+        return {
+            "label": node.name,
+            "name": names[node.name],
+            "code": code,
+            "line": node.span.line,
+        }
+
+    def _generate_entry(
+        self, model_names: Mapping[str, str], prompt_names: Mapping[str, str]
+    ) -> dict[str, Any]:
+        generate = self.program.generate
+        subjects = [
+            {
+                "name": literal(s.name),
+                "model": model_names[s.model],
+                "prompt": prompt_names[s.prompt],
+            }
+            for s in generate.subjects
+        ]
+        count, samples = len(subjects), generate.samples
+        summary = (
+            f"{count} subject{'s' if count != 1 else ''} x "
+            f"{samples} sample{'s' if samples != 1 else ''} per case"
+        )
+
+        return {
+            "line": generate.span.line,
+            "summary": summary,
+            "subjects": subjects,
+            "samples": literal(samples),
+        }
+
+    def _stage_entry(self, node: ir.ComponentNode) -> dict[str, Any]:
+        return {"code": self.component(node), "line": node.span.line}
+
+    def _metric_entry(self, node: ir.ComponentNode) -> dict[str, Any]:
+        entry = self._stage_entry(node)
+        entry["label"] = _comment(metric_name(node))
+
+        return entry
+
+    def _judge_entry(
+        self, node: ir.JudgeNode, model_names: Mapping[str, str]
+    ) -> dict[str, Any]:
+        self.runtime_names.add("JudgeStep")
+
+        return {
+            "label": node.name,
+            "name": literal(node.name),
+            "code": self.component(node.component),
+            "model": model_names[node.model],
+            "line": node.component.span.line,
+        }
+
+    def _runtime_code(self) -> str:
+        runtime = self.program.runtime.model_dump(exclude_defaults=True)
+        if runtime:
+            self.runtime_names.add("Runtime")
+
+        return ", ".join(f"{k}={literal(v)}" for k, v in runtime.items())
+
+    def _spec_name(self) -> str:
+        """Return the spec's path, relative to the runner when given absolute."""
+        path = self.program.spec_path
+        if not os.path.isabs(path):
+            return Path(path).as_posix()
+        relative = os.path.relpath(path, self.out_dir.resolve())
+
+        return relative.replace(os.sep, "/")
 
     def _spec_dir(self) -> str:
         relative = os.path.relpath(self.program.spec_dir, self.out_dir.resolve())
 
         return relative.replace(os.sep, "/")
 
-    def _imports(self, judges: bool, runtime: bool) -> list[str]:
-        names = [n for n in _RUNTIME_NAMES if (n != "JudgeStep" or judges) and (n != "Runtime" or runtime)]
-        lines = ["from pathlib import Path", ""]
-        lines.append(f"from evalspec.runtime import {', '.join(names + ['cli', 'datasets'])}")
+    def _imports(self) -> list[list[str]]:
+        """Return the import lines, grouped as isort would: stdlib, then ours."""
+        runtime = ", ".join(sorted(self.runtime_names, key=lambda n: (n.islower(), n)))
+        ours = [f"from evalspec.runtime import {runtime}"]
         for module in sorted(self.imports):
-            lines.append(f"from {module} import {', '.join(sorted(self.imports[module]))}")
+            ours.append(
+                f"from {module} import {', '.join(sorted(self.imports[module]))}"
+            )
 
-        return lines
+        return [["from pathlib import Path"], ours]
 
 
-def emit_runner(
+def emit_files(
     program: ir.Program,
     snapshot: RunSnapshot,
     out_dir: Path,
     *,
     cutoff: str | None = None,
-) -> str:
-    """Return the runner module's source for `program`, black-formatted.
+) -> RunnerFiles:
+    """Return the runner module of `program` and the data files it reads.
 
-    `out_dir` is where the runner will live: dataset paths in it are written
-    relative to that directory, so the pair can move together.
+    `out_dir` is where the runner will live: the spec's directory is written
+    relative to it, so the runner and the spec can move together.
     """
+    if cutoff is not None and cutoff not in STAGES[1:]:
+        msg = f"cutoff must be one of {', '.join(STAGES[1:])}, not {cutoff!r}."
+        raise UsageError(msg)
     filename = f"{program.experiment.name}.py"
     emitter = _Emitter(program, out_dir)
     context = emitter.context(snapshot, filename, cutoff)
     raw = _environment().get_template("runner.py.jinja").render(context)
     try:
-        source = black.format_str(raw, mode=black.Mode())
+        source = black.format_str(raw, mode=black.Mode(line_length=88))
         compile(source, filename, "exec")
     except Exception as exc:  # black or compile() rejecting our output is our bug
         saved = _save_raw(raw, filename)
@@ -209,7 +365,18 @@ def emit_runner(
         )
         raise InternalError(msg) from None
 
-    return source
+    return RunnerFiles(filename, source, dict(emitter.data))
+
+
+def emit_runner(
+    program: ir.Program,
+    snapshot: RunSnapshot,
+    out_dir: Path,
+    *,
+    cutoff: str | None = None,
+) -> str:
+    """Return the runner module's source for `program`, black-formatted."""
+    return emit_files(program, snapshot, out_dir, cutoff=cutoff).source
 
 
 def _save_raw(raw: str, filename: str) -> str:

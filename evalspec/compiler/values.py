@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 from dataclasses import dataclass
@@ -9,14 +10,21 @@ from typing import Any
 
 from lark import Token, Tree
 
-from evalspec.grammar.diagnostics import Diagnostic, Source
+from evalspec.grammar.diagnostics import Diagnostic, Source, Span
 
-__all__ = ["Pair", "Ref", "Value", "ValueReader", "span_of"]
+__all__ = [
+    "Pair",
+    "Ref",
+    "Span",
+    "Value",
+    "ValueReader",
+    "describe",
+    "plain",
+    "span_of",
+]
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-
-Span = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,8 @@ class Value:
 
     value: Any
     span: Span
+    items: tuple[Value, ...] = ()
+    """The items of a list, each with its own span."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,12 @@ class Pair:
 def span_of(node: Tree[Token] | Token) -> Span:
     """Return the (line, column, end_line, end_column) of a tree or token."""
     if isinstance(node, Token):
-        return (node.line or 1, node.column or 1, node.end_line or 1, node.end_column or 1)
+        return (
+            node.line or 1,
+            node.column or 1,
+            node.end_line or 1,
+            node.end_column or 1,
+        )
     meta = node.meta
     if getattr(meta, "empty", True):
         return (1, 1, 1, 1)
@@ -95,13 +110,14 @@ class ValueReader:
         if kind == "string":
             return Value(self.string(node.children[0]), span)
         if kind == "number":
-            return Value(_number(node.children[0]), span)
+            return Value(self._number(node.children[0]), span)
         if kind in ("true", "false"):
             return Value(kind == "true", span)
         if kind == "ref":
             return Value(Ref(str(node.children[0])), span)
         if kind == "list":
-            return Value([self.value(c).value for c in node.children], span)
+            items = tuple(self.value(c) for c in node.children)
+            return Value([item.value for item in items], span, items)
         if kind == "map":
             return Value(self._map(node), span)
         if kind == "range":
@@ -127,6 +143,18 @@ class ValueReader:
 
         return result
 
+    def _number(self, token: Tree[Token] | Token) -> int | float:
+        assert isinstance(token, Token)
+        try:
+            number = int(token) if token.type == "INT" else float(token)
+        except ValueError:
+            number = math.inf
+        if math.isinf(number):
+            self.error(span_of(token), f"number `{token}` is too large")
+            return 0
+
+        return number
+
     def string(self, token: Tree[Token] | Token) -> str:
         """Return the text of a string token: escapes decoded, long text dedented."""
         assert isinstance(token, Token)
@@ -146,7 +174,11 @@ class ValueReader:
             if code in _ESCAPES:
                 return _ESCAPES[code]
             if code[0] in "uU" and len(code) > 1:
-                return chr(int(code[1:], 16))
+                point = int(code[1:], 16)
+                if point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF:
+                    return chr(point)
+                self.error(span_of(token), f"escape `\\{code}` is not a character")
+                return ""
             self.error(
                 span_of(token),
                 f"unknown escape `\\{code}` in string",
@@ -157,12 +189,36 @@ class ValueReader:
         return _ESCAPE.sub(replace, body)
 
 
-def _number(token: Tree[Token] | Token) -> int | float:
-    assert isinstance(token, Token)
-    if token.type == "INT":
-        return int(token)
+def describe(value: Any) -> str:
+    """Return a value's kind as a diagnostic names it."""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Ref):
+        return f"the name `{value.name}`"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict) and "$env" in value:
+        return "an `env(...)` value"
+    if isinstance(value, dict) and "$python" in value:
+        return "a Python reference"
 
-    return float(token)
+    return "a map"
+
+
+def plain(value: Any) -> Any:
+    """Return `value` with references turned into their names."""
+    if isinstance(value, Ref):
+        return value.name
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+
+    return value
 
 
 def _dedent(text: str) -> str:

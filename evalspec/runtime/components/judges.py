@@ -19,7 +19,7 @@ from evalspec.runtime.components._text import answer_text, case_field
 from evalspec.runtime.components.base import Judge, JudgeInput, Params
 from evalspec.runtime.registry import register
 
-__all__ = ["RubricJudge", "render_template"]
+__all__ = ["PairwiseJudge", "RubricJudge", "render_template"]
 
 Verdict = int | Literal["pass", "fail"]
 
@@ -259,3 +259,115 @@ class RubricJudge(Judge):
 def _section(tag: str, body: str) -> str:
     """Return `body` between an opening and a closing tag, each on its own line."""
     return f"<{tag}>\n{body.strip()}\n</{tag}>"
+
+
+class PairwiseParams(Params):
+    rubric: str = Field(description="What makes one response better than the other.")
+    baseline: str | None = Field(
+        None,
+        description=(
+            "The subject (`model/prompt`) every other subject is compared with; "
+            "by default the first subject of `generate`."
+        ),
+    )
+    reference: str | None = Field(
+        None, description="The case field holding a reference answer to show."
+    )
+
+
+_PREFERENCE_RE = re.compile(
+    r"^[\s>*_#-]*(?:final\s+)?(?:verdict|winner|preference|better)\b[\s*_]*[:=]"
+    r"[\s*_]*(?P<value>[A-Za-z]+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@register
+class PairwiseJudge(Judge):
+    """Compare two subjects' responses to the same case and pick the better one.
+
+    Each non-baseline subject is compared with the baseline on every case
+    both answered, twice: once with the baseline's response shown first and
+    once shown second, so that a judge model's preference for a position
+    cancels out. The judge model ends its reply with ``Verdict: A``,
+    ``Verdict: B`` or ``Verdict: TIE``. The subject scores 1 for a win in
+    both orders, 0 for a loss in both, and 0.5 otherwise (a tie, or orders
+    that disagree); its mean is the win rate against the baseline, reported
+    under the judge's name for the subject.
+
+    Usage::
+
+        judge preference {
+          use pairwise  model grader  reference answer
+          rubric "Which response answers the question correctly and clearly?"
+        }
+    """
+
+    id: ClassVar[str] = "pairwise"
+    version: ClassVar[str] = "1"
+    Params = PairwiseParams
+    params: PairwiseParams
+    pairwise: ClassVar[bool] = True
+
+    def request_extra(self, item: JudgeInput | None = None) -> dict[str, Any]:
+        """Return the context a judge model may use: that this is a comparison."""
+        return {"pairwise": True}
+
+    def render(self, item: JudgeInput) -> str:
+        """Refuse: a pairwise judge renders pairs, with `render_pair`."""
+        msg = "a pairwise judge compares two responses; use render_pair()"
+        raise ComponentError(msg)
+
+    def read(self, raw: str) -> tuple[Any, float | None, str, str | None]:
+        """Return (preference, score of A, reasoning, error) read from `raw`."""
+        found = list(_PREFERENCE_RE.finditer(raw))
+        if not found:
+            error = "no verdict line; expected `Verdict: A`, `Verdict: B` or `TIE`"
+            return None, None, raw.strip(), error
+        last = found[-1]
+        value = last.group("value").upper()
+        reasoning = _REASONING_LABEL_RE.sub("", raw[: last.start()].strip(), count=1)
+        scores = {"A": 1.0, "B": 0.0, "TIE": 0.5}
+        if value not in scores:
+            error = f"unreadable verdict {value!r}; expected A, B or TIE"
+            return None, None, reasoning.strip(), error
+
+        return value, scores[value], reasoning.strip(), None
+
+    def render_pair(self, first: JudgeInput, second: JudgeInput) -> str:
+        """Return the prompt comparing `first` (shown as A) with `second` (B)."""
+        sections = [
+            "You are comparing two responses to the same task.",
+            _section("rubric", self.params.rubric.strip()),
+            _section("task", first.prompt.strip() or _case_text(first.case)),
+            _section("response A", first.response),
+            _section("response B", second.response),
+        ]
+        if self.params.reference is not None:
+            reference = case_field(first.case, self.params.reference)
+            sections.append(_section("reference", answer_text(reference)))
+        sections.append(
+            "Explain briefly which response is better by the rubric, then end "
+            "with a final line `Verdict: A`, `Verdict: B` or `Verdict: TIE`."
+        )
+
+        return "\n\n".join(sections) + "\n"
+
+    @staticmethod
+    def combine(forward: float | None, backward: float | None) -> float | None:
+        """Return the subject's score from both orders' scores of the subject.
+
+        Either order without a verdict gives no score.
+        """
+        if forward is None or backward is None:
+            return None
+        if forward == backward == 1.0:
+            return 1.0
+        if forward == backward == 0.0:
+            return 0.0
+
+        return 0.5
+
+
+def _case_text(case: Mapping[str, Any]) -> str:
+    return "\n".join(f"{k}: {answer_text(v)}" for k, v in case.items() if k != "id")

@@ -147,7 +147,9 @@ class ReferenceGrader(_OfflineModel):
     reference must appear as a whole run of words, ignoring case. The reply
     ends with ``Score: N`` on the scale ``scale_min`` to ``scale_max`` from
     `extra` (1 to 5 by default), or ``Verdict: PASS``/``Verdict: FAIL`` when
-    `extra` has ``pass_fail`` set.
+    `extra` has ``pass_fail`` set. For a pairwise judge it reads the two
+    ``responses`` and answers ``Verdict: A`` or ``B`` for the one matching
+    the reference, ``TIE`` when both or neither do.
 
     Usage::
 
@@ -160,6 +162,8 @@ class ReferenceGrader(_OfflineModel):
 
     def answer(self, request: Request) -> str:
         """Return the reasoning line and the verdict line for `request`."""
+        if request.extra.get("pairwise"):
+            return self._compare(request)
         response = self._extra(request, "response")
         reference = self._extra(request, "reference")
         matched, reasoning = _grade(response, reference)
@@ -171,6 +175,22 @@ class ReferenceGrader(_OfflineModel):
             verdict = f"Score: {high if matched else low}"
 
         return f"Reasoning: {reasoning}\n{verdict}"
+
+    def _compare(self, request: Request) -> str:
+        """Prefer the response matching the reference; TIE when both or none do."""
+        first, second = request.extra.get("responses") or ("", "")
+        reference = self._extra(request, "reference")
+        a, _ = _grade(answer_text(first), reference)
+        b, _ = _grade(answer_text(second), reference)
+        if a == b:
+            reasoning = "both responses match" if a else "neither response matches"
+            return f"Reasoning: {reasoning} the reference {reference}.\nVerdict: TIE"
+        winner = "A" if a else "B"
+
+        return (
+            f"Reasoning: only response {winner} matches the reference "
+            f"{reference}.\nVerdict: {winner}"
+        )
 
     def _extra(self, request: Request, key: str) -> str:
         value = request.extra.get(key)
