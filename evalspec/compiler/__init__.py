@@ -119,6 +119,7 @@ def read_spec(path: str | os.PathLike[str]) -> str:
             end_line=line,
             end_column=column + 1,
             message="the spec is not valid UTF-8",
+            source_line=data.split(b"\n")[line - 1].decode("utf-8", "replace"),
             help="save the file as UTF-8",
         )
         raise SpecError([diagnostic]) from None

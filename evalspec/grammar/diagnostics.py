@@ -17,9 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Diagnostic", "Source", "suggest"]
+__all__ = ["Diagnostic", "Source", "Span", "did_you_mean", "suggest"]
 
 Severity = Literal["error", "warning"]
+
+#: A (line, column, end_line, end_column) range, 1-based, end exclusive.
+Span = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +34,32 @@ class Source:
 
     def line(self, number: int) -> str:
         """Return line `number` (1-based) without its newline, or ''."""
-        lines = self.text.splitlines()
+        lines = self.text.split("\n")
         if 1 <= number <= len(lines):
-            return lines[number - 1]
+            return lines[number - 1].rstrip("\r")
 
         return ""
 
-    def end_position(self) -> tuple[int, int]:
-        """Return the (line, column) just past the last character."""
-        lines = self.text.split("\n")
+    def offset(self, line: int, column: int) -> int:
+        """Return the index in the text of a 1-based (line, column)."""
+        index = 0
+        for _ in range(line - 1):
+            index = self.text.find("\n", index) + 1
 
-        return len(lines), len(lines[-1]) + 1
+        return index + column - 1
+
+    def position(self, index: int) -> tuple[int, int]:
+        """Return the 1-based (line, column) of an index in the text."""
+        line_start = self.text.rfind("\n", 0, index) + 1
+
+        return self.text.count("\n", 0, index) + 1, index - line_start + 1
+
+    def end_span(self) -> Span:
+        """Return the one-column span just past the last non-blank character."""
+        lines = self.text.rstrip().split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+
+        return (line, column, line, column + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +81,7 @@ class Diagnostic:
     def at(
         cls,
         source: Source,
-        span: tuple[int, int, int, int],
+        span: Span,
         message: str,
         *,
         expected: str | None = None,
@@ -138,6 +156,13 @@ class Diagnostic:
         }
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """Return the help text "did you mean `x`?" when `name` is close to one `x`."""
+    near = suggest(name, known)
+
+    return f"did you mean `{near}`?" if near else None
+
+
 def suggest(name: str, known: Iterable[str]) -> str | None:
     """Return the one known name within edit distance 2 of `name`, if any."""
     candidates = [k for k in known if _distance(name, k) <= 2 and k != name]
@@ -164,7 +189,9 @@ def _distance(a: str, b: str) -> int:
         current = [i]
         for j, cb in enumerate(b, 1):
             cost = 0 if ca == cb else 1
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost))
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            )
         previous = current
 
     return previous[-1]
