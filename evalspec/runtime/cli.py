@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalspec.errors import EvalSpecError
 from evalspec.runtime.stages import STAGES
-from evalspec.runtime.stores import open_store
+from evalspec.runtime.stores import Store, open_store
 
 if TYPE_CHECKING:
     from evalspec.runtime.pipeline import Pipeline
@@ -45,7 +45,9 @@ def main(pipeline: Pipeline, argv: Sequence[str] | None = None) -> int:
     """Run `pipeline` from the command line; return the exit status."""
     parser = argparse.ArgumentParser(
         prog=sys.argv[0] if argv is None else "runner",
-        description=f"Run experiment `{pipeline.experiment}` (run_id {pipeline.run_id}).",
+        description=(
+            f"Run experiment `{pipeline.experiment}` (run_id {pipeline.run_id})."
+        ),
     )
     add_run_options(parser)
     parser.add_argument(
@@ -70,14 +72,10 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        with _progress(not args.json) as progress:
+        with _progress(pipeline, not args.json) as progress:
             result = pipeline.run(store, runtime=runtime, progress=progress)
     except KeyboardInterrupt:
-        print(
-            "\ninterrupted: every finished work item is stored; run the same "
-            "command again to continue where it stopped.",
-            file=sys.stderr,
-        )
+        print(_interrupted(pipeline, store), file=sys.stderr)
         return EXIT_INTERRUPTED
     except EvalSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,10 +97,29 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
     print(render(result.summary(), "table"))
 
 
-def _progress(wanted: bool) -> AbstractContextManager[Any]:
-    """Return a progress display on a terminal's stderr, else nothing."""
-    if not wanted or not sys.stderr.isatty():
+def _interrupted(pipeline: Pipeline, store: Store) -> str:
+    """Return the message for a run stopped by Ctrl-C: what is kept, how to go on."""
+    runs = store.runs(pipeline.run_id)
+    counts = runs[0].counts if runs else {}
+    done = sum(c.get("executed", 0) + c.get("reused", 0) for c in counts.values())
+    if store.location == "memory":
+        return (
+            f"\ninterrupted after {done} work items. The memory store keeps them "
+            f"only in this process; pass `--store FILE` to keep finished work "
+            f"across runs."
+        )
+
+    return (
+        f"\ninterrupted after {done} work items; every finished item is stored "
+        f"in {store.location}. Run the same command again to continue where it "
+        f"stopped: stored work is reused, not repeated."
+    )
+
+
+def _progress(pipeline: Pipeline, wanted: bool) -> AbstractContextManager[Any]:
+    """Return progress bars when both output streams are terminals, else nothing."""
+    if not wanted or not (sys.stdout.isatty() and sys.stderr.isatty()):
         return nullcontext(None)
     from evalspec.runtime.progress import StageProgress
 
-    return StageProgress()
+    return StageProgress(pipeline.totals())

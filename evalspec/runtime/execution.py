@@ -1,28 +1,48 @@
-"""One execution of a pipeline: workers, limits, retries, artifacts and counts."""
+"""One execution of a pipeline: workers, limits, retries, artifacts and counts.
+
+`concurrency` workers each take one (case, subject) unit at a time and carry
+it through every stage, so memory stays bounded by the workers and the
+lookup batch, never by the dataset. Units are looked up in the store a batch
+at a time: one query answers for `_LOOKUP_BATCH` units. Every model call goes
+through its provider's concurrency slot and request rate, and its stage's
+cap when it has one, and retryable failures are retried with backoff; each
+retry is recorded in the artifact's ``meta["retries"]``.
+
+A failing work item is stored as a ``failed`` artifact with its category and
+message, its unit stops there, and the run goes on: its status becomes
+``partial``. Cancelled (Ctrl-C), the run ends as ``interrupted`` after
+storing every finished item.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from evalspec.errors import ParseFailure, ProviderError
 from evalspec.runtime.components.base import (
     Completion,
+    Judge,
     JudgeInput,
     Message,
+    Metric,
     Model,
     ReduceInput,
     Request,
     ScoreInput,
 )
-from evalspec.runtime.limits import ProviderLimit, ProviderLimits
+from evalspec.runtime.limits import ProviderLimit, ProviderLimits, TokenBucket
 from evalspec.runtime.result import Aggregator, RunResult
 from evalspec.runtime.retry import RetryPolicy, call_with_retries
-from evalspec.runtime.stages import STAGES, Runtime
+from evalspec.runtime.stages import STAGES, JudgeStep, Runtime
 from evalspec.runtime.stores import Artifact, Store
 
 if TYPE_CHECKING:
@@ -33,6 +53,7 @@ __all__ = ["Execution", "Progress"]
 log = logging.getLogger(__name__)
 
 _ROWS_PER_WRITE = 256
+_LOOKUP_BATCH = 128
 _SIMPLE = (str, int, float, bool, type(None))
 
 
@@ -45,6 +66,19 @@ class Progress(Protocol):
 
 class _Failed(Exception):
     """A work item failed; the unit stops and its row records why."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    """What a call to one provider from one stage must pass before it starts."""
+
+    limiters: tuple[anyio.CapacityLimiter, ...]
+    bucket: TokenBucket | None
+
+    @property
+    def waits(self) -> bool:
+        """Return whether a call may have to wait at this gate."""
+        return bool(self.limiters) or self.bucket is not None
 
 
 class Execution:
@@ -61,37 +95,43 @@ class Execution:
         self.store = store
         self.runtime = runtime
         self.progress = progress
+        self.run_id = pipeline.run_id
         self.counts = {s: {"executed": 0, "reused": 0, "failed": 0} for s in STAGES}
         cutoff = pipeline.cutoff
         self.reuse = {
             s: cutoff is None or STAGES.index(s) < STAGES.index(cutoff) for s in STAGES
         }
+        self.workers = max(1, runtime.concurrency)
         self.limits = ProviderLimits(
-            ProviderLimit(concurrency=runtime.concurrency, rate_per_minute=runtime.rate)
+            ProviderLimit(concurrency=self.workers, rate_per_minute=runtime.rate),
+            runtime.providers,
         )
         self.stage_limits = {
             stage: anyio.CapacityLimiter(n)
             for stage, n in runtime.stage_concurrency.items()
         }
+        self.gates: dict[tuple[str, str], _Gate] = {}
         self.policy = RetryPolicy(attempts=runtime.retries + 1)
+        self.rng = random.Random()
         self.aggregator = Aggregator(multi_subject=len(pipeline.generate.subjects) > 1)
         self.rows: list[dict[str, Any]] = []
         self.attempt = 0
 
-    async def run(self, units: Iterator[Unit]) -> RunResult:
+    async def run(self, units: Iterable[Unit]) -> RunResult:
         """Execute every unit and return the run's result."""
         pipeline = self.pipeline
-        snapshot = _snapshot(pipeline.snapshot)
         self.attempt = self.store.begin_run(
-            pipeline.run_id, pipeline.experiment, pipeline.cutoff, snapshot
+            self.run_id, pipeline.experiment, pipeline.cutoff, _snapshot(pipeline)
         )
+        work = _lookups(units, self.store, _LOOKUP_BATCH)
         status = "interrupted"
         try:
             async with anyio.create_task_group() as group:
-                for _ in range(max(1, self.runtime.concurrency)):
-                    group.start_soon(self._worker, units)
+                for _ in range(self.workers):
+                    group.start_soon(self._worker, work)
             status = self._status()
         finally:
+            # Finished work must reach the store even when the run is cancelled.
             with anyio.CancelScope(shield=True):
                 self._write_rows()
                 metrics = self.aggregator.metrics()
@@ -99,7 +139,7 @@ class Execution:
                 self.store.flush()
 
         return RunResult(
-            run_id=pipeline.run_id,
+            run_id=self.run_id,
             experiment=pipeline.experiment,
             status=status,
             stages=self.counts,
@@ -119,89 +159,70 @@ class Execution:
 
         return "partial"
 
-    async def _worker(self, units: Iterator[Unit]) -> None:
-        for unit in units:
-            row = await self._unit(unit)
+    async def _worker(
+        self, work: Iterator[tuple[Unit, Mapping[str, Artifact]]]
+    ) -> None:
+        for unit, stored in work:
+            row = _row(unit)
+            try:
+                await self._run_unit(unit, stored, row)
+            except _Failed:
+                pass
+            else:
+                self.aggregator.units_ok += 1
             self.rows.append(row)
             if len(self.rows) >= _ROWS_PER_WRITE:
                 self._write_rows()
+            # A unit whose work never waits must still let other tasks run
+            # and a cancellation in.
+            await anyio.lowlevel.checkpoint()
 
     def _write_rows(self) -> None:
         if self.rows:
             self.store.put_rows(self.attempt, self.rows)
             self.rows = []
 
-    # -- one unit ---------------------------------------------------------------
-
-    async def _unit(self, unit: Unit) -> dict[str, Any]:
-        pipeline = self.pipeline
-        stored = self.store.get(unit.keys.all())
-        case = unit.case
-        row: dict[str, Any] = {
-            "case_id": case.id,
-            "dataset": case.dataset,
-            "subject": unit.subject.name,
-            "inputs": dict(case.fields),
-            "prompt": "",
-            "candidates": [],
-            "reduced": None,
-            "parsed": None,
-            "parse_error": None,
-            "scores": {},
-            "judgments": {},
-            "errors": [],
-        }
-        try:
-            await self._run_unit(unit, stored, row)
-        except _Failed:
-            pass
-        else:
-            self.aggregator.units_ok += 1
-        del pipeline
-
-        return row
+    # -- one unit -----------------------------------------------------------------
 
     async def _run_unit(
         self, unit: Unit, stored: Mapping[str, Artifact], row: dict[str, Any]
     ) -> None:
         pipeline = self.pipeline
-        case = unit.case
+        fields = unit.case.fields
         candidates = await self._generate(unit, stored, row)
         row["candidates"] = candidates
-        reduced = self._sync(
-            "reduce",
-            unit.keys.reduce,
-            stored,
-            row,
-            lambda: pipeline.reduce.reduce(
-                ReduceInput(candidates, case.fields, pipeline.parse.parse)
-            ),
-        )
+
+        def reduce() -> Any:
+            item = ReduceInput(candidates, fields, pipeline.parse.parse)
+            return pipeline.reduce.reduce(item)
+
+        reduced = self._sync("reduce", unit.keys.reduce, stored, row, reduce)
         row["reduced"] = reduced
         outcome = self._sync(
-            "parse", unit.keys.parse, stored, row, lambda: _parse(pipeline.parse, reduced)
+            "parse",
+            unit.keys.parse,
+            stored,
+            row,
+            lambda: _parse(pipeline.parse, reduced),
         )
-        row["parsed"] = outcome.get("value")
-        row["parse_error"] = outcome.get("error")
-        item = ScoreInput(
-            parsed=outcome.get("value"),
-            reduced=reduced,
-            candidates=candidates,
-            case=case.fields,
-            parse_error=outcome.get("error"),
-        )
+        parsed, error = outcome.get("value"), outcome.get("error")
+        row["parsed"], row["parse_error"] = parsed, error
+        item = ScoreInput(parsed, reduced, candidates, fields, error)
         failed = False
         for metric in pipeline.score:
-            key = unit.keys.score[metric.name]
             try:
                 value = self._sync(
-                    "score", key, stored, row, lambda m=metric: float(m.score(item))
+                    "score",
+                    unit.keys.score[metric.name],
+                    stored,
+                    row,
+                    partial(_score, metric, item),
                 )
             except _Failed:
                 failed = True
                 continue
             row["scores"][metric.name] = value
-            self.aggregator.add(unit.subject.name, metric.name, case, value)
+            self.aggregator.add(unit.subject.name, metric.name, unit.case, value)
         for step in pipeline.judge:
             try:
                 judgment = await self._judge(unit, step, stored, row, reduced, item)
@@ -210,7 +231,8 @@ class Execution:
                 continue
             row["judgments"][step.name] = judgment
             if judgment.get("score") is not None:
-                self.aggregator.add(unit.subject.name, step.name, case, judgment["score"])
+                score = judgment["score"]
+                self.aggregator.add(unit.subject.name, step.name, unit.case, score)
         if failed:
             raise _Failed
 
@@ -222,22 +244,23 @@ class Execution:
         keys = unit.keys.generate
         texts: list[str | None] = [None] * len(keys)
         missing = []
+        reuse = self.reuse["generate"]
         for index, key in enumerate(keys):
             artifact = stored.get(key)
-            if artifact is not None and artifact.status == "ok" and self.reuse["generate"]:
+            if reuse and artifact is not None and artifact.status == "ok":
                 texts[index] = artifact.value["text"]
                 self._count("generate", "reused")
             else:
                 missing.append(index)
-        messages: tuple[Message, ...] = ()
         try:
             messages = unit.subject.prompt.render(unit.case.fields)
         except Exception as exc:  # a template error belongs to this case only
             if missing:
-                error = {"category": "prompt", "message": f"{type(exc).__name__}: {exc}"}
+                error = {"category": "prompt", "message": _describe(exc)}
                 for index in missing:
                     self._fail("generate", keys[index], error, row)
                 raise _Failed from None
+            messages = ()
         row["prompt"] = "\n\n".join(m.content for m in messages)
         if len(missing) == 1:
             await self._sample(unit, messages, missing[0], texts, row)
@@ -245,10 +268,11 @@ class Execution:
             async with anyio.create_task_group() as group:
                 for index in missing:
                     group.start_soon(self._sample, unit, messages, index, texts, row)
-        if any(t is None for t in texts):
+        done = [text for text in texts if text is not None]
+        if len(done) < len(texts):
             raise _Failed
 
-        return [t for t in texts if t is not None]
+        return done
 
     async def _sample(
         self,
@@ -258,26 +282,24 @@ class Execution:
         texts: list[str | None],
         row: dict[str, Any],
     ) -> None:
-        request = Request(
-            messages=messages,
-            case=unit.case.fields,
-            sample=index,
-            seed=self.pipeline.seed,
-        )
+        request = Request(messages, unit.case.fields, index, self.pipeline.seed)
         key = unit.keys.generate[index]
         try:
-            completion, retries = await self._call(unit.subject.model, request, "generate")
+            completion, retries = await self._call(
+                unit.subject.model, request, "generate"
+            )
         except _Failed as failure:
             self._fail("generate", key, failure.args[0], row)
             return
+        usage = completion.usage
         value = {
             "text": completion.text,
             "finish_reason": completion.finish_reason,
-            "usage": dict(completion.usage) if completion.usage else None,
+            "usage": dict(usage) if usage else None,
             "latency": completion.latency,
         }
         meta = {"retries": retries} if retries else {}
-        self.store.put(Artifact(key, "generate", self.pipeline.run_id, "ok", value, meta=meta))
+        self.store.put(Artifact(key, "generate", self.run_id, "ok", value, None, meta))
         self._count("generate", "executed")
         texts[index] = completion.text
 
@@ -285,29 +307,59 @@ class Execution:
         self, model: Model, request: Request, stage: str
     ) -> tuple[Completion, list[dict[str, Any]]]:
         """Call `model` within its limits, retrying retryable failures."""
+        gate = self._gate(model.provider, stage)
         timeout = self.runtime.timeout
-        stage_limit = self.stage_limits.get(stage)
 
         async def attempt() -> Completion:
-            async with self.limits.slot(model.provider):
-                if stage_limit is not None:
-                    async with stage_limit:
-                        return await _complete(model, request, timeout)
-                return await _complete(model, request, timeout)
+            held = await _enter(gate) if gate.waits else ()
+            try:
+                if timeout is None:
+                    return await model.complete(request)
+                with anyio.fail_after(timeout):
+                    return await model.complete(request)
+            finally:
+                for limiter in held:
+                    limiter.release()
 
         try:
-            return await call_with_retries(attempt, self.policy)
+            return await call_with_retries(attempt, self.policy, rng=self.rng)
         except ProviderError as exc:
             error = {**exc.to_json(), "retries": getattr(exc, "retries", [])}
             raise _Failed(error) from None
-        except Exception as exc:  # a failing model is recorded on its work item
-            error = {"category": "model", "message": f"{type(exc).__name__}: {exc}"}
+        except TimeoutError as exc:
+            message = f"no answer within {timeout} s"
+            error = {
+                "category": "timeout",
+                "message": message,
+                "retries": getattr(exc, "retries", []),
+            }
             raise _Failed(error) from None
+        except Exception as exc:  # a failing model is recorded on its work item
+            raise _Failed({"category": "model", "message": _describe(exc)}) from None
+
+    def _gate(self, provider: str, stage: str) -> _Gate:
+        """Return the limits a `stage` call to `provider` passes, made once."""
+        gate = self.gates.get((provider, stage))
+        if gate is not None:
+            return gate
+        limiters = []
+        limit = self.limits.limit(provider)
+        # A provider cap no lower than the calls the workers can have in
+        # flight never makes a call wait; skipping it saves a task switch.
+        in_flight = self.workers * max(1, self.pipeline.generate.samples)
+        if limit.concurrency < in_flight:
+            limiters.append(self.limits.limiter(provider))
+        if stage in self.stage_limits:
+            limiters.append(self.stage_limits[stage])
+        gate = _Gate(tuple(limiters), self.limits.bucket(provider))
+        self.gates[(provider, stage)] = gate
+
+        return gate
 
     async def _judge(
         self,
         unit: Unit,
-        step: Any,
+        step: JudgeStep,
         stored: Mapping[str, Artifact],
         row: dict[str, Any],
         reduced: Any,
@@ -315,46 +367,39 @@ class Execution:
     ) -> dict[str, Any]:
         key = unit.keys.judge[step.name]
         artifact = stored.get(key)
-        if artifact is not None and artifact.status == "ok" and self.reuse["judge"]:
+        if self.reuse["judge"] and artifact is not None and artifact.status == "ok":
             self._count("judge", "reused")
             return dict(artifact.value)
+        fields = unit.case.fields
         response = reduced[0] if isinstance(reduced, list) and reduced else reduced
-        judge_input = JudgeInput(
-            response=str(response), parsed=item.parsed, case=unit.case.fields, prompt=row["prompt"]
-        )
+        response = str(response)
+        judge = step.judge
+        judge_input = JudgeInput(response, item.parsed, fields, row["prompt"])
         try:
-            prompt = step.judge.render(judge_input)
+            prompt = judge.render(judge_input)
+            extra = _request_extra(judge, judge_input)
         except Exception as exc:  # a judge that cannot render fails this item only
             self._fail("judge", key, _component_error(exc), row)
             raise _Failed from None
-        reference_field = getattr(step.judge.params, "reference", None)
-        extra = {
-            "response": str(response),
-            "reference": unit.case.fields.get(reference_field) if reference_field else None,
-            **step.judge.request_extra(),
-        }
         request = Request(
-            messages=(Message("user", prompt),),
-            case=unit.case.fields,
-            seed=self.pipeline.seed,
-            extra=extra,
+            (Message("user", prompt),), fields, 0, self.pipeline.seed, extra
         )
         try:
             completion, retries = await self._call(step.model, request, "judge")
         except _Failed as failure:
             self._fail("judge", key, failure.args[0], row)
             raise
-        verdict, score, reasoning, error = step.judge.read(completion.text)
+        verdict, score, reasoning, error = judge.read(completion.text)
         value = {
             "score": score,
-            "verdict": _jsonable(verdict),
+            "verdict": _plain(verdict),
             "reasoning": reasoning,
             "prompt": prompt,
             "raw": completion.text,
             "error": error,
         }
         meta = {"retries": retries} if retries else {}
-        self.store.put(Artifact(key, "judge", self.pipeline.run_id, "ok", value, meta=meta))
+        self.store.put(Artifact(key, "judge", self.run_id, "ok", value, None, meta))
         self._count("judge", "executed")
 
         return value
@@ -369,15 +414,15 @@ class Execution:
     ) -> Any:
         """Return the stored value of `key`, or compute, store and return it."""
         artifact = stored.get(key)
-        if artifact is not None and artifact.status == "ok" and self.reuse[stage]:
+        if self.reuse[stage] and artifact is not None and artifact.status == "ok":
             self._count(stage, "reused")
             return artifact.value
         try:
-            value = _jsonable(compute())
+            value = _plain(compute())
         except Exception as exc:  # a crashing component fails this item only
             self._fail(stage, key, _component_error(exc), row)
             raise _Failed from None
-        self.store.put(Artifact(key, stage, self.pipeline.run_id, "ok", value))
+        self.store.put(Artifact(key, stage, self.run_id, "ok", value))
         self._count(stage, "executed")
 
         return value
@@ -385,14 +430,11 @@ class Execution:
     def _fail(
         self, stage: str, key: str, error: Mapping[str, Any], row: dict[str, Any]
     ) -> None:
-        self.store.put(
-            Artifact(key, stage, self.pipeline.run_id, "failed", error=dict(error))
-        )
+        self.store.put(Artifact(key, stage, self.run_id, "failed", error=dict(error)))
         self._count(stage, "failed")
-        row["errors"].append(
-            {"stage": stage, "category": error.get("category"), "message": error.get("message")}
-        )
-        log.debug("%s failed for %s: %s", stage, row["case_id"], error.get("message"))
+        category, message = error.get("category"), error.get("message")
+        row["errors"].append({"stage": stage, "category": category, "message": message})
+        log.debug("%s failed for %s: %s", stage, row["case_id"], message)
 
     def _count(self, stage: str, outcome: str) -> None:
         self.counts[stage][outcome] += 1
@@ -400,11 +442,81 @@ class Execution:
             self.progress(stage, outcome)
 
 
-async def _complete(model: Model, request: Request, timeout: float | None) -> Completion:
-    if timeout is None:
-        return await model.complete(request)
-    with anyio.fail_after(timeout):
-        return await model.complete(request)
+def _lookups(
+    units: Iterable[Unit], store: Store, size: int
+) -> Iterator[tuple[Unit, Mapping[str, Artifact]]]:
+    """Yield each unit with its stored artifacts, looked up `size` units at a time."""
+    batch: list[Unit] = []
+    for unit in units:
+        batch.append(unit)
+        if len(batch) == size:
+            yield from _looked_up(batch, store)
+            batch = []
+    if batch:
+        yield from _looked_up(batch, store)
+
+
+def _looked_up(
+    batch: list[Unit], store: Store
+) -> Iterator[tuple[Unit, Mapping[str, Artifact]]]:
+    keys = [key for unit in batch for key in unit.keys.all()]
+    stored = store.get(keys)
+    for unit in batch:
+        yield unit, stored
+
+
+async def _enter(gate: _Gate) -> list[anyio.CapacityLimiter]:
+    """Pass `gate`: take its slots and a rate token; return the slots held."""
+    held: list[anyio.CapacityLimiter] = []
+    try:
+        for limiter in gate.limiters:
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                await limiter.acquire()
+            held.append(limiter)
+        if gate.bucket is not None:
+            await gate.bucket.acquire()
+    except BaseException:
+        for limiter in held:
+            limiter.release()
+        raise
+
+    return held
+
+
+def _request_extra(judge: Judge, item: JudgeInput) -> dict[str, Any]:
+    """Return what the judge model receives as `Request.extra` for `item`."""
+    request_extra = getattr(judge, "request_extra", None)
+    if request_extra is None:
+        return {"response": item.response}
+    extra: dict[str, Any] = request_extra(item)
+
+    return extra
+
+
+def _row(unit: Unit) -> dict[str, Any]:
+    """Return the empty result row of `unit`."""
+    case = unit.case
+
+    return {
+        "case_id": case.id,
+        "dataset": case.dataset,
+        "subject": unit.subject.name,
+        "inputs": dict(case.fields),
+        "prompt": "",
+        "candidates": [],
+        "reduced": None,
+        "parsed": None,
+        "parse_error": None,
+        "scores": {},
+        "judgments": {},
+        "errors": [],
+    }
+
+
+def _score(metric: Metric, item: ScoreInput) -> float:
+    return float(metric.score(item))
 
 
 def _parse(parser: Any, reduced: Any) -> dict[str, Any]:
@@ -424,19 +536,33 @@ def _parse_one(parser: Any, text: str) -> Any:
         return None
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _component_error(exc: BaseException) -> dict[str, str]:
-    return {"category": "component", "message": f"{type(exc).__name__}: {exc}"}
+    return {"category": "component", "message": _describe(exc)}
 
 
-def _jsonable(value: Any) -> Any:
-    """Return `value` as it reads back from a store (tuples become lists)."""
+def _plain(value: Any) -> Any:
+    """Return `value` as it reads back from a store (tuples become lists).
+
+    Strings, numbers, lists and string-keyed dicts of them are rebuilt
+    directly; anything else takes a JSON round trip.
+    """
     if isinstance(value, _SIMPLE):
         return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) and all(type(k) is str for k in value):
+        return {k: _plain(v) for k, v in value.items()}
 
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def _snapshot(snapshot: Any) -> dict[str, Any]:
+def _snapshot(pipeline: Pipeline) -> dict[str, Any]:
+    """Return the pipeline's snapshot as a dict (empty when it has none)."""
+    snapshot = pipeline.snapshot
     if snapshot is None:
         return {}
     if isinstance(snapshot, Mapping):
@@ -447,5 +573,3 @@ def _snapshot(snapshot: Any) -> dict[str, Any]:
             return loaded
     except (OSError, ValueError):
         return {}
-
-

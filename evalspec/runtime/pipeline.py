@@ -13,7 +13,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import anyio
 
 from evalspec.errors import MissingArtifactsError, UsageError
 from evalspec.runtime.canonical import digest
-from evalspec.runtime.components.base import Judge, Metric, Parser, Reducer
+from evalspec.runtime.components.base import Metric, Parser, Reducer
 from evalspec.runtime.datasets import Case, Dataset
 from evalspec.runtime.execution import Execution, Progress
 from evalspec.runtime.keys import UnitKeys, stage_key
@@ -122,8 +122,12 @@ class Pipeline:
             generate=generate,
             reduce=reduce,
             parse=parse,
-            score={n: stage_key("score", fp, parse) for n, fp in self._score_fps.items()},
-            judge={n: stage_key("judge", fp, parse) for n, fp in self._judge_fps.items()},
+            score={
+                n: stage_key("score", fp, parse) for n, fp in self._score_fps.items()
+            },
+            judge={
+                n: stage_key("judge", fp, parse) for n, fp in self._judge_fps.items()
+            },
         )
 
     def cases(self) -> Iterator[Case]:
@@ -139,6 +143,18 @@ class Pipeline:
         for case in self.cases():
             for subject in self.generate.subjects:
                 yield Unit(case, subject, self.keys(case, subject))
+
+    def totals(self) -> dict[str, int]:
+        """Return how many work items each stage has, counting the cases."""
+        units = sum(1 for _ in self.cases()) * len(self.generate.subjects)
+
+        return {
+            "generate": units * self.generate.samples,
+            "reduce": units,
+            "parse": units,
+            "score": units * len(self.score),
+            "judge": units * len(self.judge),
+        }
 
     def _importable(self) -> None:
         if self.spec_dir is not None and str(self.spec_dir) not in sys.path:
@@ -173,7 +189,9 @@ class Pipeline:
 
         return Plan(self.run_id, stages, calls)
 
-    def _count_calls(self, calls: dict[str, dict[str, int]], unit: Unit, n: int) -> None:
+    def _count_calls(
+        self, calls: dict[str, dict[str, int]], unit: Unit, n: int
+    ) -> None:
         name = unit.subject.name.partition("/")[0]
         entry = calls.setdefault(name, {"calls": 0, "prompt_tokens": 0})
         entry["calls"] += n
@@ -193,14 +211,30 @@ class Pipeline:
             counts = plan.stages[stage]
             missing = counts["total"] - counts["stored"]
             if missing:
-                spec = self.spec or "SPEC"
-                msg = (
-                    f"cannot replay from `{self.cutoff}`: {missing} of "
-                    f"{counts['total']} `{stage}` artifacts are missing from "
-                    f"{store.location}. Produce them with "
-                    f"`evalspec run {spec} --store {store.location}`."
+                raise MissingArtifactsError(
+                    self._missing(store, stage, missing, counts)
                 )
-                raise MissingArtifactsError(msg)
+
+    def _missing(
+        self, store: Store, stage: str, missing: int, counts: Mapping[str, int]
+    ) -> str:
+        """Return the message saying which upstream artifacts a replay lacks."""
+        spec = self.spec or "SPEC"
+        msg = (
+            f"cannot replay from `{self.cutoff}`: {missing} of {counts['total']} "
+            f"`{stage}` artifacts are missing from the store {store.location}. "
+        )
+        if store.location == "memory":
+            return msg + (
+                "A memory store keeps artifacts only in the process and store "
+                "object that produced them: replay with the same store object "
+                "after running, or run and replay against an SQLite store "
+                f"(`evalspec run {spec} --store store.db`)."
+            )
+
+        return (
+            msg + f"Produce them with `evalspec run {spec} --store {store.location}`."
+        )
 
     # -- running ------------------------------------------------------------------
 
@@ -261,5 +295,3 @@ async def _call_run(
 
 def _model_label(model: Any) -> str:
     return str(getattr(model, "id", type(model).__name__))
-
-

@@ -126,10 +126,7 @@ class RunResult:
                 "parsed": row["parsed"],
                 "parse_error": row["parse_error"],
                 **{f"score.{k}": v for k, v in row["scores"].items()},
-                **{
-                    f"judge.{k}": v.get("score")
-                    for k, v in row["judgments"].items()
-                },
+                **{f"judge.{k}": v.get("score") for k, v in row["judgments"].items()},
                 "errors": len(row["errors"]),
             }
             records.append(record)
@@ -143,7 +140,10 @@ class RunResult:
         except ImportError:
             from evalspec.errors import UsageError
 
-            msg = "RunResult.to_pandas() needs pandas; install it with `pip install pandas`."
+            msg = (
+                "RunResult.to_pandas() needs pandas; install it with "
+                "`pip install pandas`."
+            )
             raise UsageError(msg) from None
 
         return pandas.DataFrame.from_records(self.to_records())

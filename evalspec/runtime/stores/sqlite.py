@@ -53,6 +53,8 @@ SCHEMA_VERSION = 1
 _MAGIC = b"SQLite format 3\x00"
 # SQLite limits the number of bound parameters per statement; 500 keys per
 # lookup stays well below every build's limit.
+#: How many keys known to be absent are remembered before the memory is reset.
+_ABSENT_LIMIT = 100_000
 _CHUNK = 500
 _PAGE = 1000
 
@@ -143,6 +145,8 @@ class SQLiteStore:
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
         self._pending: dict[str, list[Artifact]] = {}
+        # Keys a `get` found absent, so that their first `put` needs no query.
+        self._absent: set[str] = set()
         self._params: list[tuple[Any, ...]] = []
         self._oldest = 0.0
         self._closed = False
@@ -172,6 +176,9 @@ class SQLiteStore:
                 chunk = missing[start : start + _CHUNK]
                 for row in self._conn.execute(_select_newest(len(chunk)), chunk):
                     found[row[0]] = _artifact(row)
+            if len(self._absent) > _ABSENT_LIMIT:
+                self._absent.clear()
+            self._absent.update(key for key in missing if key not in found)
 
         return found
 
@@ -186,6 +193,9 @@ class SQLiteStore:
             attempts = self._pending.get(key)
             if attempts:
                 attempt = attempts[-1].attempt + 1
+            elif key in self._absent:
+                self._absent.discard(key)
+                attempt = 1
             else:
                 attempt = self._newest_attempt(key) + 1
             stored = replace(
