@@ -168,7 +168,7 @@ def _runs(args: argparse.Namespace) -> int:
         records = store.runs()
     finally:
         store.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in records:
         headline = record.metrics[0] if record.metrics else None
         rows.append(

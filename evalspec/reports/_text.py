@@ -113,6 +113,8 @@ def _sections(result: Mapping[str, Any]) -> list[Section]:
     sections = [_metrics_section(result, ci)]
     if result.get("comparisons"):
         sections.append(_comparisons_section(result, ci))
+    if result.get("agreement"):
+        sections.append(_agreement_section(result))
     sections.append(_stages_section(result))
 
     return sections
@@ -152,6 +154,22 @@ def _comparisons_section(result: Mapping[str, Any], ci: str) -> Section:
     header = ["metric", "baseline", "subject", "diff", ci, "p", "n", "method"]
 
     return Section("comparisons", header, rows, numeric={3, 5, 6})
+
+
+def _agreement_section(result: Mapping[str, Any]) -> Section:
+    rows = [
+        [
+            a.get("subject", ""),
+            " / ".join(a.get("judges", ())),
+            number(a.get("agreement")),
+            number(a.get("kappa")),
+            str(a.get("n", "")),
+        ]
+        for a in result.get("agreement", ())
+    ]
+    header = ["subject", "judges", "agreement", "kappa", "n"]
+
+    return Section("judge agreement", header, rows, numeric={2, 3, 4})
 
 
 def _stages_section(result: Mapping[str, Any]) -> Section:

@@ -7,7 +7,14 @@ runtime alone.
 from evalspec.runtime import cli, datasets
 from evalspec.runtime.pipeline import Pipeline, Plan
 from evalspec.runtime.result import RunResult
-from evalspec.runtime.stages import STAGES, Generate, JudgeStep, Prompt, Runtime, Subject
+from evalspec.runtime.stages import (
+    STAGES,
+    Generate,
+    JudgeStep,
+    Prompt,
+    Runtime,
+    Subject,
+)
 from evalspec.runtime.stores import MemoryStore, SQLiteStore, Store, open_store
 
 __all__ = [

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 import anyio.lowlevel
@@ -41,6 +41,7 @@ from evalspec.runtime.components.base import (
     Request,
     ScoreInput,
 )
+from evalspec.runtime.keys import stage_key
 from evalspec.runtime.limits import ProviderLimit, ProviderLimits, TokenBucket
 from evalspec.runtime.result import Aggregator, RunResult
 from evalspec.runtime.retry import RetryPolicy, call_with_retries
@@ -48,6 +49,7 @@ from evalspec.runtime.stages import STAGES, JudgeStep, Runtime
 from evalspec.runtime.stores import Artifact, Store
 
 if TYPE_CHECKING:
+    from evalspec.runtime.components.judges import PairwiseJudge
     from evalspec.runtime.pipeline import Pipeline, Unit
 
 __all__ = ["Execution", "Progress"]
@@ -118,7 +120,10 @@ class Execution:
         self.gates: dict[tuple[str, str], _Gate] = {}
         self.policy = RetryPolicy(attempts=runtime.retries + 1)
         self.rng = random.Random()
-        self.aggregator = Aggregator(multi_subject=len(pipeline.generate.subjects) > 1)
+        self.aggregator = Aggregator(
+            multi_subject=len(pipeline.generate.subjects) > 1,
+            judges=[step.name for step in pipeline.pointwise],
+        )
         self.rows: list[dict[str, Any]] = []
         self.attempt = 0
 
@@ -128,7 +133,9 @@ class Execution:
         self.attempt = self.store.begin_run(
             self.run_id, pipeline.experiment, pipeline.cutoff, _snapshot(pipeline)
         )
-        work = _lookups(units, self.store, _LOOKUP_BATCH)
+        work = _grouped(
+            _lookups(units, self.store, _LOOKUP_BATCH), bool(pipeline.pairwise)
+        )
         status = "interrupted"
         try:
             with _frozen_heap():
@@ -151,6 +158,7 @@ class Execution:
             stages=self.counts,
             metrics=metrics,
             comparisons=self.aggregator.comparisons(),
+            agreement=self.aggregator.agreement(),
             attempt=self.attempt,
             cutoff=pipeline.cutoff,
             store=self.store,
@@ -166,17 +174,13 @@ class Execution:
         return "partial"
 
     async def _worker(
-        self, work: Iterator[tuple[Unit, Mapping[str, Artifact]]]
+        self, work: Iterator[list[tuple[Unit, Mapping[str, Artifact]]]]
     ) -> None:
-        for done, (unit, stored) in enumerate(work, 1):
-            row = _row(unit)
-            try:
-                await self._run_unit(unit, stored, row)
-            except _Failed:
-                pass
-            else:
-                self.aggregator.units_ok += 1
-            self.rows.append(row)
+        for done, group in enumerate(work, 1):
+            rows = [await self._unit(unit, stored) for unit, stored in group]
+            if len(group) > 1:
+                await self._pairwise([unit for unit, _ in group], rows)
+            self.rows.extend(rows)
             if len(self.rows) >= _ROWS_PER_WRITE:
                 self._write_rows()
             # Units whose work never waits must still let other tasks run and
@@ -191,6 +195,18 @@ class Execution:
             self.rows = []
 
     # -- one unit -----------------------------------------------------------------
+
+    async def _unit(self, unit: Unit, stored: Mapping[str, Artifact]) -> dict[str, Any]:
+        """Carry `unit` through every stage; return its result row."""
+        row = _row(unit)
+        try:
+            await self._run_unit(unit, stored, row)
+        except _Failed:
+            pass
+        else:
+            self.aggregator.units_ok += 1
+
+        return row
 
     async def _run_unit(
         self, unit: Unit, stored: Mapping[str, Artifact], row: dict[str, Any]
@@ -231,7 +247,7 @@ class Execution:
                 continue
             row["scores"][metric.name] = value
             self.aggregator.add(unit.subject.name, metric.name, unit.case, value)
-        for step in pipeline.judge:
+        for step in pipeline.pointwise:
             try:
                 judgment = await self._judge(unit, step, stored, row, reduced, item)
             except _Failed:
@@ -412,6 +428,107 @@ class Execution:
 
         return value
 
+    async def _pairwise(self, units: list[Unit], rows: list[dict[str, Any]]) -> None:
+        """Compare each subject's answer to one case with the baseline subject's."""
+        answered = {
+            unit.subject.name: (unit, row)
+            for unit, row in zip(units, rows, strict=True)
+            if row["reduced"] is not None
+        }
+        for step in self.pipeline.pairwise:
+            baseline = _pair_judge(step).params.baseline or units[0].subject.name
+            if baseline not in answered:
+                continue
+            base = answered[baseline]
+            for name, pair in answered.items():
+                if name == baseline:
+                    continue
+                try:
+                    judgment = await self._compare(step, base, pair)
+                except _Failed:
+                    continue
+                pair[1]["judgments"][step.name] = judgment
+                if judgment["score"] is not None:
+                    unit = pair[0]
+                    score = judgment["score"]
+                    self.aggregator.add(name, step.name, unit.case, score)
+
+    async def _compare(
+        self,
+        step: JudgeStep,
+        base: tuple[Unit, dict[str, Any]],
+        pair: tuple[Unit, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Judge `pair`'s answer against `base`'s in both orders; store the result."""
+        (base_unit, base_row), (unit, row) = base, pair
+        key = stage_key(
+            "judge", step.fingerprint, base_unit.keys.parse, unit.keys.parse
+        )
+        artifact = self.store.get([key]).get(key)
+        if self.reuse["judge"] and artifact is not None and artifact.status == "ok":
+            self._count("judge", "reused")
+            return dict(artifact.value)
+        mine, theirs = _judge_input(row), _judge_input(base_row)
+        orders = []
+        for first, second in ((mine, theirs), (theirs, mine)):
+            orders.append(await self._order(step, key, row, first, second))
+        forward, backward = orders[0]["score"], orders[1]["score"]
+        flipped = None if backward is None else 1.0 - backward
+        value = {
+            "score": _pair_judge(step).combine(forward, flipped),
+            "verdict": [orders[0]["verdict"], orders[1]["verdict"]],
+            "reasoning": "\n\n".join(o["reasoning"] for o in orders),
+            "prompt": orders[0]["prompt"],
+            "raw": orders[0]["raw"],
+            "error": orders[0]["error"] or orders[1]["error"],
+            "baseline": base_unit.subject.name,
+            "orders": orders,
+        }
+        self.store.put(Artifact(key, "judge", self.run_id, "ok", value))
+        self._count("judge", "executed")
+
+        return value
+
+    async def _order(
+        self,
+        step: JudgeStep,
+        key: str,
+        row: dict[str, Any],
+        first: JudgeInput,
+        second: JudgeInput,
+    ) -> dict[str, Any]:
+        """Ask the judge model to compare `first` (A) with `second` (B)."""
+        judge = _pair_judge(step)
+        try:
+            prompt = judge.render_pair(first, second)
+        except Exception as exc:  # a judge that cannot render fails this item only
+            self._fail("judge", key, _component_error(exc), row)
+            raise _Failed from None
+        reference = judge.params.reference
+        extra = {
+            "pairwise": True,
+            "responses": [first.response, second.response],
+            "reference": first.case.get(reference) if reference else None,
+        }
+        request = Request(
+            (Message("user", prompt),), first.case, 0, self.pipeline.seed, extra
+        )
+        try:
+            completion, _ = await self._call(step.model, request, "judge")
+        except _Failed as failure:
+            self._fail("judge", key, failure.args[0], row)
+            raise
+        verdict, score, reasoning, error = judge.read(completion.text)
+
+        return {
+            "score": score,
+            "verdict": verdict,
+            "reasoning": reasoning,
+            "prompt": prompt,
+            "raw": completion.text,
+            "error": error,
+        }
+
     def _sync(
         self,
         stage: str,
@@ -448,6 +565,36 @@ class Execution:
         self.counts[stage][outcome] += 1
         if self.progress is not None:
             self.progress(stage, outcome)
+
+
+def _pair_judge(step: JudgeStep) -> PairwiseJudge:
+    """Return the step's judge as the pairwise judge it is."""
+    return cast("PairwiseJudge", step.judge)
+
+
+def _judge_input(row: Mapping[str, Any]) -> JudgeInput:
+    """Return what a judge sees of one subject's answer, from its result row."""
+    reduced = row["reduced"]
+    response = reduced[0] if isinstance(reduced, list) and reduced else reduced
+
+    return JudgeInput(str(response), row["parsed"], row["inputs"], row["prompt"])
+
+
+def _grouped(
+    work: Iterator[tuple[Unit, Mapping[str, Artifact]]], by_case: bool
+) -> Iterator[list[tuple[Unit, Mapping[str, Artifact]]]]:
+    """Yield units one by one, or every subject of one case together."""
+    if not by_case:
+        yield from ([item] for item in work)
+        return
+    group: list[tuple[Unit, Mapping[str, Artifact]]] = []
+    for item in work:
+        if group and item[0].case is not group[0][0].case:
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
 
 
 @contextmanager

@@ -104,7 +104,10 @@ class Pipeline:
         self._reduce_fp = digest(reduce.describe())
         self._parse_fp = digest(parse.describe())
         self._score_fps = {m.name: digest(m.describe()) for m in self.score}
-        self._judge_fps = {j.name: j.fingerprint for j in self.judge}
+        #: Judges of one subject's answer; pairwise judges compare two subjects.
+        self.pointwise = [j for j in self.judge if not _is_pairwise(j)]
+        self.pairwise = [j for j in self.judge if _is_pairwise(j)]
+        self._judge_fps = {j.name: j.fingerprint for j in self.pointwise}
 
     # -- keys and units -----------------------------------------------------------
 
@@ -153,7 +156,7 @@ class Pipeline:
             "reduce": units,
             "parse": units,
             "score": units * len(self.score),
-            "judge": units * len(self.judge),
+            "judge": units * len(self.pointwise),
         }
 
     def _importable(self) -> None:
@@ -182,10 +185,10 @@ class Pipeline:
                     generate_missing += 1
             if generate_missing:
                 self._count_calls(calls, unit, generate_missing)
-        for step in self.judge:
+        for step in self.pointwise:
             name = _model_label(step.model)
             entry = calls.setdefault(name, {"calls": 0, "prompt_tokens": 0})
-            entry["calls"] += stages["judge"]["execute"] // max(1, len(self.judge))
+            entry["calls"] += stages["judge"]["execute"] // len(self.pointwise)
 
         return Plan(self.run_id, stages, calls)
 
@@ -295,3 +298,8 @@ async def _call_run(
 
 def _model_label(model: Any) -> str:
     return str(getattr(model, "id", type(model).__name__))
+
+
+def _is_pairwise(step: JudgeStep) -> bool:
+    """Return whether `step` compares two subjects rather than grading one."""
+    return bool(getattr(step.judge, "pairwise", False))

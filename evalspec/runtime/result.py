@@ -22,8 +22,10 @@ class Aggregator:
     they are also kept per case so that subjects can be compared pairwise.
     """
 
-    def __init__(self, multi_subject: bool) -> None:
+    def __init__(self, multi_subject: bool, judges: Sequence[str] = ()) -> None:
         self.multi_subject = multi_subject
+        #: Judges whose verdicts on the same answers are compared for agreement.
+        self.judges = tuple(judges) if len(judges) > 1 else ()
         self.values: dict[tuple[str, str], array[float]] = {}
         self.by_case: dict[tuple[str, str], dict[str, float]] = {}
         self.order: list[tuple[str, str]] = []
@@ -37,7 +39,7 @@ class Aggregator:
             values = self.values[key] = array("d")
             self.order.append(key)
         values.append(value)
-        if self.multi_subject:
+        if self.multi_subject or metric in self.judges:
             self.by_case.setdefault(key, {})[f"{case.dataset}/{case.id}"] = value
 
     def metrics(self) -> list[dict[str, Any]]:
@@ -46,6 +48,28 @@ class Aggregator:
         for subject, metric in sorted(self.order, key=lambda k: (k[1], k[0])):
             summary = summarize(self.values[(subject, metric)])
             rows.append({"subject": subject, "metric": metric, **summary.to_json()})
+
+        return rows
+
+    def agreement(self) -> list[dict[str, Any]]:
+        """Return, per subject and pair of judges, how often their verdicts agree.
+
+        Verdicts are read as pass (score ≥ 0.5) or fail; `agreement` is the
+        fraction of shared cases with the same verdict and `kappa` is Cohen's
+        kappa, which discounts the agreement expected by chance.
+        """
+        rows = []
+        subjects = dict.fromkeys(s for s, _ in self.order)
+        for subject in subjects:
+            for i, first in enumerate(self.judges):
+                for second in self.judges[i + 1 :]:
+                    a = self.by_case.get((subject, first), {})
+                    b = self.by_case.get((subject, second), {})
+                    shared = [c for c in a if c in b]
+                    pairs = [(a[c] >= 0.5, b[c] >= 0.5) for c in shared]
+                    rows.append(
+                        {"subject": subject, "judges": [first, second], **_kappa(pairs)}
+                    )
 
         return rows
 
@@ -60,6 +84,9 @@ class Aggregator:
             base = self.by_case.get((baseline, metric), {})
             for subject in subjects[1:]:
                 other = self.by_case.get((subject, metric), {})
+                if not base or not other:
+                    # A pairwise judge scores only the challenger: nothing to pair.
+                    continue
                 comparison = paired_comparison(base, other)
                 rows.append(
                     {
@@ -73,6 +100,20 @@ class Aggregator:
         return rows
 
 
+def _kappa(pairs: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """Return n, observed agreement and Cohen's kappa of paired pass/fail verdicts."""
+    n = len(pairs)
+    if n == 0:
+        return {"n": 0, "agreement": None, "kappa": None}
+    observed = sum(x == y for x, y in pairs) / n
+    first = sum(x for x, _ in pairs) / n
+    second = sum(y for _, y in pairs) / n
+    chance = first * second + (1 - first) * (1 - second)
+    kappa = 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+
+    return {"n": n, "agreement": observed, "kappa": kappa}
+
+
 @dataclass
 class RunResult:
     """What a run produced: status, counts, metrics, and rows in the store."""
@@ -84,6 +125,8 @@ class RunResult:
     stages: Mapping[str, Mapping[str, int]]
     metrics: Sequence[Mapping[str, Any]]
     comparisons: Sequence[Mapping[str, Any]] = ()
+    agreement: Sequence[Mapping[str, Any]] = ()
+    """Per subject and pair of judges: verdict agreement and Cohen's kappa."""
     attempt: int = 0
     cutoff: str | None = None
     store: Store | None = field(default=None, repr=False)
@@ -105,6 +148,7 @@ class RunResult:
             "stages": {k: dict(v) for k, v in self.stages.items()},
             "metrics": [dict(m) for m in self.metrics],
             "comparisons": [dict(c) for c in self.comparisons],
+            "agreement": [dict(a) for a in self.agreement],
         }
 
     def to_json(self, rows: bool = True) -> str:
