@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -87,6 +87,53 @@ class Experiment:
             compiled = Compiled(program, make_snapshot(program))
 
         return cls(compiled, store)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        model: Any,
+        data: Any,
+        metric: Any = "exact_match",
+        prompt: str | None = None,
+        parser: Any = None,
+        reducer: Any = None,
+        samples: int = 1,
+        judge: Any = None,
+        seed: int = 0,
+        name: str = "evaluate",
+        store: StoreLike = "memory",
+    ) -> Experiment:
+        """Return an experiment built in Python, without a spec file.
+
+        It compiles to the same IR, snapshot and runner as the spec it
+        stands for (`spec_text` shows it). `model` may map subject names to
+        models, making a matrix. Live objects such as lambdas are named in
+        the runner as process-local. See `evaluate_async` for the arguments.
+        """
+        directory = Path(tempfile.mkdtemp(prefix="evalspec-build-"))
+        text = build_spec(
+            model=model,
+            data=data,
+            metric=metric,
+            prompt=prompt,
+            parser=parser,
+            reducer=reducer,
+            samples=samples,
+            judge=judge,
+            seed=seed,
+            name=name,
+            directory=directory,
+        )
+        spec = directory / f"{name}.evalspec"
+        spec.write_text(text, encoding="utf-8")
+
+        return cls(compile_file(spec), store)
+
+    @property
+    def spec_text(self) -> str:
+        """Return the spec text this experiment was compiled from."""
+        return Path(self._compiled.program.spec_path).read_text(encoding="utf-8")
 
     @property
     def run_id(self) -> str:
@@ -213,7 +260,12 @@ def _component(value: Any, kind: str) -> str:
             else f"python {_spec_string(value)}"
         )
     if isinstance(value, Component):
-        return _component_params(value)
+        params = value.params.model_dump(mode="json", exclude_defaults=True)
+        body = "  ".join(f"{k} {_spec_value(v)}" for k, v in params.items())
+        if not body:
+            return value.id
+        # A model block holds its parameters beside `use`; other kinds take a block.
+        return f"{value.id}  {body}" if kind == "model" else f"{value.id} {{ {body} }}"
 
     reference = f"python {_spec_string(live.register(value, kind))}"
     if kind == "metric":
@@ -222,13 +274,6 @@ def _component(value: Any, kind: str) -> str:
         reference += f" {{ name {_spec_string(label)} }}"
 
     return reference
-
-
-def _component_params(component: Component) -> str:
-    params = component.params.model_dump(mode="json", exclude_defaults=True)
-    body = " ".join(f"{k} {_spec_value(v)}" for k, v in params.items())
-
-    return f"{component.id} {{ {body} }}" if body else component.id
 
 
 def _spec_value(value: Any) -> str:
@@ -270,7 +315,21 @@ def _data_source(data: Any, directory: Path) -> str:
     return str(path)
 
 
-def _evaluate_spec(
+def _models_text(model: Any) -> tuple[list[str], list[str]]:
+    """Return the model statements and names for one model or a name→model map."""
+    models = model if isinstance(model, Mapping) else {"subject": model}
+    lines, names = [], []
+    for name, value in models.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
+            msg = f"model names must be identifiers such as `gpt_small`; got {name!r}."
+            raise UsageError(msg)
+        lines.append(f"model {name} {{ use {_component(value, 'model')} }}")
+        names.append(name)
+
+    return lines, names
+
+
+def build_spec(
     *,
     model: Any,
     data: Any,
@@ -281,16 +340,19 @@ def _evaluate_spec(
     samples: int,
     judge: Any,
     seed: int,
+    name: str,
     directory: Path,
 ) -> str:
-    """Return the spec text of an `evaluate()` call."""
+    """Return the spec text equivalent to Python-built experiment arguments."""
     metrics = metric if isinstance(metric, list | tuple) else [metric]
+    models, names = _models_text(model)
     lines = [
-        f"experiment evaluate {{ seed {int(seed)} }}",
+        f"experiment {name} {{ seed {int(seed)} }}",
         f"dataset data {{ from {_spec_string(_data_source(data, directory))} }}",
-        f"model subject {{ use {_component(model, 'model')} }}",
+        *models,
         f"prompt input {_spec_string(prompt or '{{ input }}')}",
-        f"generate {{ model subject  prompt input  samples {int(samples)} }}",
+        f"generate {{ model [{', '.join(names)}]  prompt input  "
+        f"samples {int(samples)} }}",
     ]
     if reducer is not None:
         lines.append(f"reduce {_component(reducer, 'reducer')}")
@@ -328,8 +390,7 @@ async def evaluate_async(
     against its ``expected`` field. `judge`, when given, is the model of a
     rubric judge comparing answers with ``expected``.
     """
-    directory = Path(tempfile.mkdtemp(prefix="evalspec-evaluate-"))
-    text = _evaluate_spec(
+    experiment = Experiment.build(
         model=model,
         data=data,
         metric=metric,
@@ -339,11 +400,8 @@ async def evaluate_async(
         samples=samples,
         judge=judge,
         seed=seed,
-        directory=directory,
+        store=store,
     )
-    spec = directory / "evaluate.evalspec"
-    spec.write_text(text, encoding="utf-8")
-    experiment = Experiment(compile_file(spec), store)
 
     return await experiment.run_async(concurrency=concurrency)
 
@@ -393,7 +451,9 @@ def load(run: str, store: StoreLike = None) -> RunResult:
         status=record.status or "interrupted",
         stages=record.counts,
         metrics=list(record.metrics),
-        comparisons=_comparisons(opened, record.attempt),
+        comparisons=comparisons_from_rows(
+            opened.rows(record.attempt), subjects=run_subjects(record)
+        ),
         attempt=record.attempt,
         cutoff=record.cutoff,
         store=opened,
@@ -420,18 +480,22 @@ def find_run(store: Store, run: str) -> RunRecord:
     return (finished or matches)[0]
 
 
-def _comparisons(
-    store: Store, attempt: int, baseline: str | None = None
-) -> list[dict[str, Any]]:
-    """Return paired comparisons recomputed from a run attempt's rows."""
-    return comparisons_from_rows(store.rows(attempt), baseline)
+def run_subjects(record: RunRecord) -> list[str]:
+    """Return a stored run's subjects in matrix order, from its snapshot."""
+    names = record.snapshot.get("provenance", {}).get("names", {})
+
+    return list(names.get("subjects", []))
 
 
 def comparisons_from_rows(
-    rows: Any, baseline: str | None = None
+    rows: Any, baseline: str | None = None, subjects: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Return each subject's paired comparison with `baseline` (the first subject)."""
-    aggregator = Aggregator(multi_subject=True)
+    """Return each subject's paired comparison with `baseline`.
+
+    Without a `baseline`, the first of `subjects` (matrix order) is the
+    baseline, as in a run's own result.
+    """
+    aggregator = Aggregator(multi_subject=True, subjects=subjects)
     for row in rows:
         case = Case(row.get("dataset", ""), row["case_id"], {}, "")
         for metric, value in row["scores"].items():
@@ -439,13 +503,13 @@ def comparisons_from_rows(
         for judge, judgment in row["judgments"].items():
             if judgment.get("score") is not None:
                 aggregator.add(row["subject"], judge, case, judgment["score"])
-    subjects = list(dict.fromkeys(s for s, _ in aggregator.order))
-    if len(subjects) < 2:
+    seen = list(dict.fromkeys(s for s, _ in aggregator.order))
+    if len(seen) < 2:
         return []
     if baseline is not None:
-        if baseline not in subjects:
-            msg = f"no subject `{baseline}`; the subjects are {', '.join(subjects)}."
+        if baseline not in seen:
+            msg = f"no subject `{baseline}`; the subjects are {', '.join(seen)}."
             raise UsageError(msg)
-        aggregator.order.sort(key=lambda key: key[0] != baseline)
+        aggregator.subjects = (baseline, *(s for s in seen if s != baseline))
 
     return aggregator.comparisons()

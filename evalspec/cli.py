@@ -12,7 +12,7 @@ from typing import Any
 
 from evalspec._runners import load_runner, runner_dir, write_runner
 from evalspec._version import __version__
-from evalspec.api import comparisons_from_rows, load
+from evalspec.api import comparisons_from_rows, find_run, load, run_subjects
 from evalspec.compiler import Compiled, compile_file
 from evalspec.errors import EvalSpecError, SpecError, UsageError
 from evalspec.runtime import cli as runner_cli
@@ -287,7 +287,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     result = load(_run_id(args.run), args.store)
-    rows = comparisons_from_rows(result.rows(), args.baseline)
+    assert result.store is not None
+    record = find_run(result.store, result.run_id)
+    rows = comparisons_from_rows(result.rows(), args.baseline, run_subjects(record))
     if args.json:
         print(json.dumps({"run_id": result.run_id, "comparisons": rows}))
         return 0

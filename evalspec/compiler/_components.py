@@ -26,6 +26,7 @@ from evalspec.compiler.values import (
     describe,
     plain,
 )
+from evalspec.errors import ComponentError
 from evalspec.grammar.diagnostics import did_you_mean
 from evalspec.runtime import registry
 from evalspec.runtime.components.base import Kind
@@ -266,7 +267,7 @@ def _python_fingerprint(
         return None
     try:
         python_ref.resolve_ref(ref)
-        return python_ref.source_fingerprint(ref)
+        fingerprint = python_ref.source_fingerprint(ref)
     except Exception as exc:  # importing the user's module may fail in any way
         reader.error(
             span,
@@ -274,6 +275,17 @@ def _python_fingerprint(
             help="modules beside the spec file and on PYTHONPATH can be imported",
         )
         return None
+    try:
+        python_ref.check_signature(ref, kind)
+    except ComponentError as exc:
+        reader.error(
+            span,
+            f"wrong signature for {kind} `{ref}`",
+            help=str(exc),
+        )
+        return None
+
+    return fingerprint
 
 
 def check_metric_names(

@@ -123,6 +123,7 @@ class Execution:
         self.aggregator = Aggregator(
             multi_subject=len(pipeline.generate.subjects) > 1,
             judges=[step.name for step in pipeline.pointwise],
+            subjects=[subject.name for subject in pipeline.generate.subjects],
         )
         self.rows: list[dict[str, Any]] = []
         self.attempt = 0

@@ -22,8 +22,15 @@ class Aggregator:
     they are also kept per case so that subjects can be compared pairwise.
     """
 
-    def __init__(self, multi_subject: bool, judges: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        multi_subject: bool,
+        judges: Sequence[str] = (),
+        subjects: Sequence[str] = (),
+    ) -> None:
         self.multi_subject = multi_subject
+        #: Subjects in matrix order; the first is the baseline of comparisons.
+        self.subjects = tuple(subjects)
         #: Judges whose verdicts on the same answers are compared for agreement.
         self.judges = tuple(judges) if len(judges) > 1 else ()
         self.values: dict[tuple[str, str], array[float]] = {}
@@ -77,7 +84,9 @@ class Aggregator:
         """Return each subject's paired comparison with the first subject."""
         if not self.multi_subject:
             return []
-        subjects = list(dict.fromkeys(s for s, _ in self.order))
+        seen = dict.fromkeys(s for s, _ in self.order)
+        subjects = [s for s in self.subjects if s in seen] or list(seen)
+        subjects += [s for s in seen if s not in subjects]
         metrics = list(dict.fromkeys(m for _, m in self.order))
         baseline, rows = subjects[0], []
         for metric in metrics:

@@ -216,3 +216,46 @@ def test_override_of_component_parameter_is_validated(quickstart: Path) -> None:
     """A component parameter override is checked against the schema."""
     with pytest.raises(evalspec.SpecError, match="error_rate"):
         Experiment.from_config(quickstart, {"model.solver.error_rate": "lots"})
+
+
+def test_build_makes_a_matrix_and_names_live_objects_in_runner() -> None:
+    """An experiment built in Python compiles to a runner like a spec's."""
+
+    def upper(prompt: str) -> str:
+        return prompt.upper()
+
+    experiment = Experiment.build(
+        model={"shouter": upper, "echoer": "echo"},
+        data=[{"input": "a", "expected": "A"}, {"input": "B", "expected": "B"}],
+        metric="exact_match",
+    )
+
+    assert "model shouter" in experiment.spec_text
+    runner = experiment.runner_source()
+    assert "process-local" in runner
+    result = experiment.run()
+    means = {row["subject"]: row["mean"] for row in result.metrics}
+    assert means == {"shouter/input": 1.0, "echoer/input": 0.5}
+    assert result.comparisons and result.comparisons[0]["baseline"] == "shouter/input"
+
+
+def test_evaluate_accepts_a_component_object_and_dataset() -> None:
+    """A component instance and a Dataset object plug into evaluate()."""
+    from evalspec.runtime import datasets
+    from evalspec.runtime.components.models import Constant
+
+    data = datasets.inline("d", [{"input": "x", "expected": "yes"}])
+
+    result = evaluate(model=Constant(text="yes"), data=data, metric="exact_match")
+
+    assert result.metrics[0]["mean"] == 1.0
+
+
+def test_to_pandas_gives_one_row_per_case() -> None:
+    """to_pandas() returns a DataFrame of the flat records."""
+    pytest.importorskip("pandas")
+    result = evaluate(model="echo", data=[{"input": "a", "expected": "a"}])
+
+    frame = result.to_pandas()
+
+    assert list(frame["score.exact_match"]) == [1.0]

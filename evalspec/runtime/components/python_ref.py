@@ -19,7 +19,14 @@ from typing import Any
 
 from evalspec.errors import ComponentError, EvalSpecError
 
-__all__ = ["PythonRef", "first_param_is", "resolve_ref", "source_fingerprint"]
+__all__ = [
+    "CALLS",
+    "PythonRef",
+    "check_signature",
+    "first_param_is",
+    "resolve_ref",
+    "source_fingerprint",
+]
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -151,3 +158,40 @@ class PythonRef:
         except Exception as exc:
             msg = f"`{self.ref}` raised {type(exc).__name__}: {exc}"
             raise ComponentError(msg) from exc
+
+
+#: How each kind of component calls a user's function, by positional arity.
+CALLS = {
+    "model": {1: "f(prompt) or f(request)"},
+    "parser": {1: "f(text)"},
+    "reducer": {1: "f(candidates) or f(item)"},
+    "metric": {1: "f(item)", 2: "f(parsed, case)"},
+}
+
+
+def check_signature(ref: str, kind: str) -> None:
+    """Raise ComponentError when `ref` cannot be called as a `kind` is called.
+
+    Classes are checked through their constructor; objects whose signature
+    cannot be read are accepted.
+    """
+    calls = CALLS.get(kind)
+    if calls is None:
+        return
+    target = resolve_ref(ref)
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    for arity in calls:
+        try:
+            signature.bind(*range(arity))
+        except TypeError:
+            continue
+        return
+    forms = " or ".join(calls.values())
+    msg = (
+        f"`{ref}` has the signature {signature}, but a {kind} function is "
+        f"called as {forms}"
+    )
+    raise ComponentError(msg)
