@@ -32,7 +32,7 @@ _BLOCK_KEYS = {
     "experiment": ("description", "seed", "tags"),
     "dataset": ("from", "format", "id", "rename", "limit", "sample", "seed", "case"),
     "generate": ("model", "prompt", "samples"),
-    "runtime": ("concurrency", "rate", "retries", "timeout"),
+    "runtime": ("concurrency", "rate", "retries", "timeout", "stages", "providers"),
 }
 #: How a diagnostic names the values of each Python type.
 WORDS = {

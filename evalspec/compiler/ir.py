@@ -139,6 +139,10 @@ class RuntimeNode(Node):
     """Requests per minute per provider, or no limit."""
     retries: int = 4
     timeout: float | None = None
+    stage_concurrency: dict[str, int] = {}
+    """Calls in flight at once per stage (``generate``, ``judge``)."""
+    providers: dict[str, int] = {}
+    """Calls in flight at once per provider name (``openai``, ``openai:host:port``)."""
 
 
 class Program(Node):

@@ -111,7 +111,14 @@ class Execution:
         self.workers = max(1, runtime.concurrency)
         self.limits = ProviderLimits(
             ProviderLimit(concurrency=self.workers, rate_per_minute=runtime.rate),
-            runtime.providers,
+            {
+                name: (
+                    ProviderLimit(concurrency=limit, rate_per_minute=runtime.rate)
+                    if isinstance(limit, int)
+                    else limit
+                )
+                for name, limit in runtime.providers.items()
+            },
         )
         self.stage_limits = {
             stage: anyio.CapacityLimiter(n)

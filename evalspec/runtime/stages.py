@@ -159,7 +159,7 @@ class Runtime:
     of further attempts after a retryable provider failure; `timeout` bounds
     each call in seconds; `providers` sets the limits of single providers by
     name (``openai``, ``openai:host:8000``), overriding `concurrency` and
-    `rate` for them.
+    `rate` for them; a plain number there caps the provider's calls in flight.
     """
 
     concurrency: int = 16
@@ -167,7 +167,7 @@ class Runtime:
     retries: int = 4
     timeout: float | None = None
     stage_concurrency: Mapping[str, int] = field(default_factory=dict)
-    providers: Mapping[str, ProviderLimit] = field(default_factory=dict)
+    providers: Mapping[str, ProviderLimit | int] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Runtime:
         """Return a copy with the non-None `changes` applied."""
