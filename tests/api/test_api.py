@@ -15,12 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    """Run async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
 def quickstart(tmp_path: Path) -> Path:
     """Return a copy of the quickstart spec with its data."""
     shutil.copytree(ROOT / "specs", tmp_path / "specs")

@@ -66,11 +66,6 @@ score exact_match {{ expected n }}
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
     """Return a function compiling a spec over `cases` cases; import its runner."""
     (tmp_path / "models_exec.py").write_text(textwrap.dedent(MODELS))

@@ -13,11 +13,6 @@ from evalspec.errors import UsageError
 from evalspec.runtime.limits import ProviderLimit, ProviderLimits, TokenBucket
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     """A monotonic clock that moves only when something sleeps on it."""
 

@@ -6,10 +6,7 @@ set of sentence pairs; those tests are skipped when the packages are absent.
 
 from __future__ import annotations
 
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -79,24 +76,6 @@ def scored(parsed: Any, parse_error: str | None = None, **case: Any) -> ScoreInp
     return ScoreInput(
         parsed=parsed, reduced=parsed, candidates=[], case=case, parse_error=parse_error
     )
-
-
-@pytest.fixture
-def write_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str, str], str]]:
-    """Return a function writing an importable module and returning its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    written: list[str] = []
-
-    def write(name: str, source: str) -> str:
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        written.append(name)
-        return name
-
-    yield write
-    for name in written:
-        sys.modules.pop(name, None)
 
 
 def test_exact_match_equal_text_scores_one() -> None:

@@ -38,11 +38,6 @@ FAULT_CATEGORIES = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class ChatServer(ThreadingHTTPServer):
     """A chat-completions endpoint that can be told to fail in chosen ways."""
 

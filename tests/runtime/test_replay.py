@@ -48,11 +48,6 @@ judge correct {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def runner_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Return a compiled runner whose generate model counts its calls."""
     (tmp_path / "models_replay.py").write_text(textwrap.dedent(MODELS))

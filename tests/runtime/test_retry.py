@@ -15,11 +15,6 @@ from evalspec.errors import ProviderError, UsageError
 from evalspec.runtime.retry import RetryPolicy, call_with_retries
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeSleep:
     """A sleep that returns at once and remembers what it was asked."""
 
