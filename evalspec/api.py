@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from evalspec._runners import load_runner, write_runner
 from evalspec.compiler import Compiled, RunSnapshot, compile_file, compile_text
@@ -33,6 +33,17 @@ from evalspec.runtime.stores import MemoryStore, RunRecord, Store, open_store
 __all__ = ["Experiment", "evaluate", "evaluate_async", "find_run", "load"]
 
 StoreLike = Store | str | os.PathLike[str] | None
+
+
+class BuildOptions(TypedDict, total=False):
+    """The optional parts of an experiment built in Python."""
+
+    prompt: str | None
+    parser: Any
+    reducer: Any
+    samples: int
+    judge: Any
+    seed: int
 
 
 def _no_running_loop(name: str, twin: str) -> None:
@@ -95,14 +106,9 @@ class Experiment:
         model: Any,
         data: Any,
         metric: Any = "exact_match",
-        prompt: str | None = None,
-        parser: Any = None,
-        reducer: Any = None,
-        samples: int = 1,
-        judge: Any = None,
-        seed: int = 0,
         name: str = "evaluate",
         store: StoreLike = "memory",
+        **options: Unpack[BuildOptions],
     ) -> Experiment:
         """Return an experiment built in Python, without a spec file.
 
@@ -112,19 +118,7 @@ class Experiment:
         the runner as process-local. See `evaluate_async` for the arguments.
         """
         directory = Path(tempfile.mkdtemp(prefix="evalspec-build-"))
-        text = build_spec(
-            model=model,
-            data=data,
-            metric=metric,
-            prompt=prompt,
-            parser=parser,
-            reducer=reducer,
-            samples=samples,
-            judge=judge,
-            seed=seed,
-            name=name,
-            directory=directory,
-        )
+        text = build_spec(model, data, metric, name, directory, options)
         spec = directory / f"{name}.evalspec"
         spec.write_text(text, encoding="utf-8")
 
@@ -330,27 +324,30 @@ def _models_text(model: Any) -> tuple[list[str], list[str]]:
 
 
 def build_spec(
-    *,
     model: Any,
     data: Any,
     metric: Any,
-    prompt: str | None,
-    parser: Any,
-    reducer: Any,
-    samples: int,
-    judge: Any,
-    seed: int,
     name: str,
     directory: Path,
+    options: BuildOptions,
 ) -> str:
     """Return the spec text equivalent to Python-built experiment arguments."""
+    unknown = sorted(set(options) - set(BuildOptions.__annotations__))
+    if unknown:
+        known = ", ".join(sorted(BuildOptions.__annotations__))
+        msg = f"unknown argument {unknown[0]!r}; the options are {known}."
+        raise UsageError(msg)
     metrics = metric if isinstance(metric, list | tuple) else [metric]
     models, names = _models_text(model)
+    prompt = options.get("prompt") or "{{ input }}"
+    samples, seed = options.get("samples", 1), options.get("seed", 0)
+    reducer, parser = options.get("reducer"), options.get("parser")
+    judge = options.get("judge")
     lines = [
         f"experiment {name} {{ seed {int(seed)} }}",
         f"dataset data {{ from {_spec_string(_data_source(data, directory))} }}",
         *models,
-        f"prompt input {_spec_string(prompt or '{{ input }}')}",
+        f"prompt input {_spec_string(prompt)}",
         f"generate {{ model [{', '.join(names)}]  prompt input  "
         f"samples {int(samples)} }}",
     ]
@@ -371,14 +368,9 @@ async def evaluate_async(
     model: Any,
     data: Any,
     metric: Any = "exact_match",
-    prompt: str | None = None,
-    parser: Any = None,
-    reducer: Any = None,
-    samples: int = 1,
-    judge: Any = None,
-    seed: int = 0,
     store: StoreLike = "memory",
     concurrency: int | None = None,
+    **options: Unpack[BuildOptions],
 ) -> RunResult:
     """Evaluate `model` on `data` with `metric`; return the run's result.
 
@@ -387,20 +379,12 @@ async def evaluate_async(
     dicts, a path to a JSONL, CSV or JSON file, or a Dataset. `metric` is an
     id, a callable ``(parsed, case) -> float``, or a list of either. Without
     a `prompt`, each case's ``input`` field is the prompt, and metrics compare
-    against its ``expected`` field. `judge`, when given, is the model of a
-    rubric judge comparing answers with ``expected``.
+    against its ``expected`` field. The other options are `parser`,
+    `reducer` (ids, components or callables), `samples` per case, `seed`, and
+    `judge`: the model of a rubric judge comparing answers with ``expected``.
     """
     experiment = Experiment.build(
-        model=model,
-        data=data,
-        metric=metric,
-        prompt=prompt,
-        parser=parser,
-        reducer=reducer,
-        samples=samples,
-        judge=judge,
-        seed=seed,
-        store=store,
+        model=model, data=data, metric=metric, store=store, **options
     )
 
     return await experiment.run_async(concurrency=concurrency)
@@ -411,33 +395,22 @@ def evaluate(
     model: Any,
     data: Any,
     metric: Any = "exact_match",
-    prompt: str | None = None,
-    parser: Any = None,
-    reducer: Any = None,
-    samples: int = 1,
-    judge: Any = None,
-    seed: int = 0,
     store: StoreLike = "memory",
     concurrency: int | None = None,
+    **options: Unpack[BuildOptions],
 ) -> RunResult:
     """Evaluate synchronously; see `evaluate_async` for the arguments."""
     _no_running_loop("evaluate", "evaluate_async")
-
-    return asyncio.run(
-        evaluate_async(
-            model=model,
-            data=data,
-            metric=metric,
-            prompt=prompt,
-            parser=parser,
-            reducer=reducer,
-            samples=samples,
-            judge=judge,
-            seed=seed,
-            store=store,
-            concurrency=concurrency,
-        )
+    run = evaluate_async(
+        model=model,
+        data=data,
+        metric=metric,
+        store=store,
+        concurrency=concurrency,
+        **options,
     )
+
+    return asyncio.run(run)
 
 
 def load(run: str, store: StoreLike = None) -> RunResult:

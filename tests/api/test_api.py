@@ -253,3 +253,9 @@ def test_to_pandas_gives_one_row_per_case() -> None:
     frame = result.to_pandas()
 
     assert list(frame["score.exact_match"]) == [1.0]
+
+
+def test_evaluate_rejects_a_misspelled_option() -> None:
+    """An option evaluate() does not know is an error, not silently ignored."""
+    with pytest.raises(evalspec.UsageError, match="smaples"):
+        evaluate(model="echo", data=[{"input": "a"}], smaples=3)  # type: ignore[call-arg]

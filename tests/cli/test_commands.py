@@ -5,27 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The `evalspec` fixture: runs the command line in a directory.
+Evalspec = Callable[..., subprocess.CompletedProcess[str]]
 QUICKSTART = "specs/quickstart.evalspec"
 MATRIX = "specs/matrix.evalspec"
-
-
-def evalspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the `evalspec` command line in `cwd` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "evalspec", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def as_json(done: subprocess.CompletedProcess[str]) -> dict:
@@ -34,14 +25,7 @@ def as_json(done: subprocess.CompletedProcess[str]) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """Return a temporary directory holding a copy of the example specs."""
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    return tmp_path
-
-
-def test_plan_counts_stored_and_pending_work(project: Path) -> None:
+def test_plan_counts_stored_and_pending_work(evalspec: Evalspec, project: Path) -> None:
     """`plan` says what would execute before and after a run, and model calls."""
     before = as_json(evalspec("plan", QUICKSTART, "--json", cwd=project))
     evalspec("run", QUICKSTART, "--json", cwd=project)
@@ -54,7 +38,9 @@ def test_plan_counts_stored_and_pending_work(project: Path) -> None:
     assert all(stage["execute"] == 0 for stage in after["stages"].values())
 
 
-def test_replay_from_parse_executes_downstream_only(project: Path) -> None:
+def test_replay_from_parse_executes_downstream_only(
+    evalspec: Evalspec, project: Path
+) -> None:
     """`replay --stage parse` re-runs parse, score and judge from stored work."""
     evalspec("run", QUICKSTART, "--json", cwd=project)
 
@@ -69,7 +55,9 @@ def test_replay_from_parse_executes_downstream_only(project: Path) -> None:
         assert result["stages"][stage]["executed"] == 20
 
 
-def test_rejudge_without_stored_run_names_missing_stage(project: Path) -> None:
+def test_rejudge_without_stored_run_names_missing_stage(
+    evalspec: Evalspec, project: Path
+) -> None:
     """A rejudge against an empty store says what is missing and how to make it."""
     done = evalspec("rejudge", QUICKSTART, "--json", cwd=project)
 
@@ -79,7 +67,7 @@ def test_rejudge_without_stored_run_names_missing_stage(project: Path) -> None:
     assert "evalspec run specs/quickstart.evalspec" in done.stderr
 
 
-def test_rejudge_executes_judge_only(project: Path) -> None:
+def test_rejudge_executes_judge_only(evalspec: Evalspec, project: Path) -> None:
     """`rejudge` executes the judge stage and reuses everything before it."""
     evalspec("run", QUICKSTART, "--json", cwd=project)
 
@@ -89,7 +77,7 @@ def test_rejudge_executes_judge_only(project: Path) -> None:
     assert sum(s["executed"] for s in result["stages"].values()) == 20
 
 
-def test_runs_and_show_follow_a_case(project: Path) -> None:
+def test_runs_and_show_follow_a_case(evalspec: Evalspec, project: Path) -> None:
     """`runs` lists the run; `show --case` prints that case through every stage."""
     run = as_json(evalspec("run", QUICKSTART, "--json", cwd=project))
 
@@ -103,7 +91,7 @@ def test_runs_and_show_follow_a_case(project: Path) -> None:
         assert part in shown.stdout
 
 
-def test_show_unknown_case_is_a_clear_error(project: Path) -> None:
+def test_show_unknown_case_is_a_clear_error(evalspec: Evalspec, project: Path) -> None:
     """Asking for a case the run does not have lists some that it does."""
     evalspec("run", QUICKSTART, "--json", cwd=project)
 
@@ -114,7 +102,9 @@ def test_show_unknown_case_is_a_clear_error(project: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "md", "html"])
-def test_report_renders_every_format(project: Path, fmt: str) -> None:
+def test_report_renders_every_format(
+    evalspec: Evalspec, project: Path, fmt: str
+) -> None:
     """`report` renders a stored run in each format."""
     evalspec("run", QUICKSTART, "--json", cwd=project)
     out = project / f"report.{fmt}"
@@ -134,7 +124,9 @@ def test_report_renders_every_format(project: Path, fmt: str) -> None:
         assert "http://" not in text and "https://" not in text
 
 
-def test_compare_matrix_against_chosen_baseline(project: Path) -> None:
+def test_compare_matrix_against_chosen_baseline(
+    evalspec: Evalspec, project: Path
+) -> None:
     """`compare --baseline` pairs every other subject with the chosen one."""
     evalspec("run", MATRIX, "--json", cwd=project)
 
@@ -152,7 +144,7 @@ def test_compare_matrix_against_chosen_baseline(project: Path) -> None:
     assert all(0.0 <= row["p_value"] <= 1.0 for row in rows)
 
 
-def test_fmt_check_reports_and_fmt_fixes(project: Path) -> None:
+def test_fmt_check_reports_and_fmt_fixes(evalspec: Evalspec, project: Path) -> None:
     """`fmt --check` exits 1 with a diff; `fmt` rewrites; then --check passes."""
     spec = project / "messy.evalspec"
     spec.write_text('experiment messy {seed 1\n      description "x"}\n')
@@ -166,7 +158,7 @@ def test_fmt_check_reports_and_fmt_fixes(project: Path) -> None:
     assert again.returncode == 0
 
 
-def test_every_example_spec_is_formatted(project: Path) -> None:
+def test_every_example_spec_is_formatted(evalspec: Evalspec, project: Path) -> None:
     """Every spec under specs/ passes `fmt --check` and `check`."""
     specs = sorted(
         str(p.relative_to(project)) for p in project.glob("specs/*.evalspec")
@@ -177,7 +169,9 @@ def test_every_example_spec_is_formatted(project: Path) -> None:
         assert evalspec("check", spec, cwd=project).returncode == 0, spec
 
 
-def test_diff_names_changed_fields_and_stages(project: Path) -> None:
+def test_diff_names_changed_fields_and_stages(
+    evalspec: Evalspec, project: Path
+) -> None:
     """`diff` lists identity fields that differ and the stages they re-run."""
     changed = project / "specs" / "changed.evalspec"
     text = (project / QUICKSTART).read_text()
@@ -191,7 +185,7 @@ def test_diff_names_changed_fields_and_stages(project: Path) -> None:
     assert result["a"] != result["b"]
 
 
-def test_check_json_lists_diagnostics(project: Path) -> None:
+def test_check_json_lists_diagnostics(evalspec: Evalspec, project: Path) -> None:
     """`check --json` prints diagnostics as objects with position and help."""
     spec = project / "specs" / "quickstart.evalspec"
     spec.write_text(spec.read_text().replace("parse last_number", "parse lst_number"))

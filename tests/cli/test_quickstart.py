@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def evalspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the `evalspec` command line in `cwd` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "evalspec", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+#: The `evalspec` fixture: runs the command line in a directory.
+Evalspec = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """Return a temporary directory holding a copy of the example specs."""
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    return tmp_path
-
-
-def test_run_quickstart_json_prints_one_contract_object(project: Path) -> None:
+def test_run_quickstart_json_prints_one_contract_object(
+    evalspec: Evalspec, project: Path
+) -> None:
     """`evalspec run --json` prints exactly the documented JSON object."""
     done = evalspec("run", "specs/quickstart.evalspec", "--json", cwd=project)
 
@@ -54,7 +41,9 @@ def test_run_quickstart_json_prints_one_contract_object(project: Path) -> None:
     assert (project / ".evalspec" / "store.db").is_file()
 
 
-def test_run_quickstart_twice_reuses_every_work_item(project: Path) -> None:
+def test_run_quickstart_twice_reuses_every_work_item(
+    evalspec: Evalspec, project: Path
+) -> None:
     """A second run against the same SQLite store executes nothing."""
     first = evalspec("run", "specs/quickstart.evalspec", "--json", cwd=project)
     second = evalspec("run", "specs/quickstart.evalspec", "--json", cwd=project)
@@ -66,7 +55,9 @@ def test_run_quickstart_twice_reuses_every_work_item(project: Path) -> None:
     assert two["run_id"] == one["run_id"]
 
 
-def test_run_quickstart_prints_table_per_subject(project: Path) -> None:
+def test_run_quickstart_prints_table_per_subject(
+    evalspec: Evalspec, project: Path
+) -> None:
     """Without --json the run prints a readable table naming subject and metrics."""
     done = evalspec(
         "run", "specs/quickstart.evalspec", "--store", "memory", cwd=project
@@ -78,7 +69,9 @@ def test_run_quickstart_prints_table_per_subject(project: Path) -> None:
     assert not (project / ".evalspec" / "store.db").exists()
 
 
-def test_standalone_runner_matches_evalspec_run(project: Path) -> None:
+def test_standalone_runner_matches_evalspec_run(
+    evalspec: Evalspec, project: Path
+) -> None:
     """The compiled runner, run by plain Python, prints the same metrics."""
     out = project / "build"
     compiled = evalspec(
@@ -108,7 +101,9 @@ def test_standalone_runner_matches_evalspec_run(project: Path) -> None:
     assert one["stages"] == two["stages"]
 
 
-def test_standalone_runner_imports_no_compiler(project: Path) -> None:
+def test_standalone_runner_imports_no_compiler(
+    evalspec: Evalspec, project: Path
+) -> None:
     """Running an emitted runner never imports evalspec's compiler or grammar."""
     out = project / "build"
     evalspec("compile", "specs/quickstart.evalspec", "-o", str(out), cwd=project)
@@ -130,7 +125,7 @@ def test_standalone_runner_imports_no_compiler(project: Path) -> None:
     assert "LOADED []" in done.stderr, done.stderr
 
 
-def test_run_id_ignores_formatting_and_store(project: Path) -> None:
+def test_run_id_ignores_formatting_and_store(evalspec: Evalspec, project: Path) -> None:
     """Reformatting the spec or changing --store leaves run_id unchanged."""
     spec = project / "specs" / "quickstart.evalspec"
     original = json.loads(
@@ -152,7 +147,7 @@ def test_run_id_ignores_formatting_and_store(project: Path) -> None:
     ("old", "new"), [("seed 7", "seed 8"), ("samples 3", "samples 5")]
 )
 def test_run_id_changes_with_seed_and_samples(
-    project: Path, old: str, new: str
+    evalspec: Evalspec, project: Path, old: str, new: str
 ) -> None:
     """Changing the seed or the sample count gives a new run_id."""
     spec = project / "specs" / "quickstart.evalspec"
@@ -163,7 +158,9 @@ def test_run_id_changes_with_seed_and_samples(
     assert before and after and before != after
 
 
-def test_check_syntax_error_prints_located_diagnostic(tmp_path: Path) -> None:
+def test_check_syntax_error_prints_located_diagnostic(
+    evalspec: Evalspec, tmp_path: Path
+) -> None:
     """A syntax error prints path:line:col, the source line and a caret; exit 1."""
     spec = tmp_path / "broken.evalspec"
     spec.write_text("experiment demo {\n  seed = 7\n}\n")
@@ -178,7 +175,9 @@ def test_check_syntax_error_prints_located_diagnostic(tmp_path: Path) -> None:
     assert "^" in done.stderr
 
 
-def test_check_unknown_name_suggests_the_close_one(project: Path) -> None:
+def test_check_unknown_name_suggests_the_close_one(
+    evalspec: Evalspec, project: Path
+) -> None:
     """An unknown reducer id is reported at its line with a suggestion."""
     spec = project / "specs" / "quickstart.evalspec"
     spec.write_text(
@@ -195,7 +194,7 @@ def test_check_unknown_name_suggests_the_close_one(project: Path) -> None:
     assert "help: did you mean `majority_vote`?" in done.stderr
 
 
-def test_check_clean_spec_prints_nothing(project: Path) -> None:
+def test_check_clean_spec_prints_nothing(evalspec: Evalspec, project: Path) -> None:
     """`evalspec check` on a good spec prints nothing and exits 0."""
     done = evalspec("check", "specs/quickstart.evalspec", cwd=project)
 
@@ -203,7 +202,7 @@ def test_check_clean_spec_prints_nothing(project: Path) -> None:
     assert done.stdout == "" and done.stderr == ""
 
 
-def test_usage_error_exits_two(project: Path) -> None:
+def test_usage_error_exits_two(evalspec: Evalspec, project: Path) -> None:
     """A wrong command line is a usage error: exit status 2."""
     done = evalspec("run", cwd=project)
 

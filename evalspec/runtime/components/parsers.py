@@ -68,8 +68,14 @@ def _excerpt(text: str, width: int = 60) -> str:
     return repr(flat)
 
 
-def _numbers(text: str) -> list[str]:
-    return [m.group() for m in NUMBER_RE.finditer(text)]
+def _number(text: str, index: int) -> str:
+    """Return the canonical form of the number at `index` of those in `text`."""
+    found = [m.group() for m in NUMBER_RE.finditer(text)]
+    if not found:
+        msg = f"no number in {_excerpt(text)}"
+        raise ParseFailure(msg)
+
+    return canonical_number(found[index])
 
 
 @register
@@ -91,12 +97,7 @@ class LastNumber(Parser):
 
     def parse(self, text: str) -> str:
         """Return the canonical form of the last number in `text`."""
-        found = _numbers(text)
-        if not found:
-            msg = f"no number in {_excerpt(text)}"
-            raise ParseFailure(msg)
-
-        return canonical_number(found[-1])
+        return _number(text, -1)
 
 
 @register
@@ -115,12 +116,7 @@ class FirstNumber(Parser):
 
     def parse(self, text: str) -> str:
         """Return the canonical form of the first number in `text`."""
-        found = _numbers(text)
-        if not found:
-            msg = f"no number in {_excerpt(text)}"
-            raise ParseFailure(msg)
-
-        return canonical_number(found[0])
+        return _number(text, 0)
 
 
 class StripParams(Params):
