@@ -44,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvalSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = (exc.strerror or str(exc)).lower()
+        print(f"error: cannot use{where}: {reason}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return runner_cli.EXIT_INTERRUPTED

@@ -167,5 +167,5 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _file_error(name: str, message: str) -> Diagnostic:
     return Diagnostic(
-        file=name, line=1, column=1, end_line=1, end_column=1, message=message
+        file=name, line=0, column=0, end_line=0, end_column=0, message=message
     )

@@ -114,13 +114,15 @@ class Diagnostic:
         red, bold, blue, reset = (
             ("\x1b[31m", "\x1b[1m", "\x1b[34m", "\x1b[0m") if color else ("",) * 4
         )
+        # Line 0 is the file as a whole (it cannot be read): no position, no excerpt.
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         head = (
-            f"{bold}{self.file}:{self.line}:{self.column}: "
+            f"{bold}{where}: "
             f"{red}{self.severity}{reset}{bold}: {self.message}{reset}"
         )
         gutter = " " * len(str(self.line))
         lines = [head]
-        if self.source_line or self.line:
+        if self.line:
             text = self.source_line.expandtabs(1)
             width = self._caret_width(len(text))
             lines += [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,35 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print one JSON object on stdout"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="cases in flight at once"
+        "--concurrency",
+        type=_positive(int),
+        default=None,
+        help="cases in flight at once",
     )
     parser.add_argument(
-        "--rate", type=float, default=None, help="requests per minute per provider"
+        "--rate",
+        type=_positive(float),
+        default=None,
+        help="requests per minute per provider",
     )
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """Return an argparse type accepting only positive numbers of `kind`."""
+
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            msg = f"expected a positive {kind.__name__}, not {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+        if value <= 0:
+            msg = f"must be positive, not {text}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def main(pipeline: Pipeline, argv: Sequence[str] | None = None) -> int:

@@ -199,3 +199,33 @@ def test_check_json_lists_diagnostics(evalspec: Evalspec, project: Path) -> None
     assert "lst_number" in diagnostic["message"]
     assert diagnostic["help"] == "did you mean `last_number`?"
     assert {"line", "column", "end"} <= set(diagnostic)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.evalspec"], "missing.evalspec: error: cannot read spec"),
+        (["compile", QUICKSTART, "-o", "/proc/none/out"], "error: cannot use"),
+        (["run", QUICKSTART, "--store", "/proc/none/s.db"], "error: cannot use"),
+        (["report", "0123456789abcdef"], "no run `0123456789abcdef`"),
+    ],
+)
+def test_bad_input_is_an_error_not_a_traceback(
+    evalspec: Evalspec, project: Path, args: list[str], message: str
+) -> None:
+    """Missing files, unwritable paths and unknown runs are one-line errors."""
+    done = evalspec(*args, cwd=project)
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert message in done.stderr
+
+
+def test_non_positive_concurrency_is_a_usage_error(
+    evalspec: Evalspec, project: Path
+) -> None:
+    """`--concurrency 0` is refused by the command line with status 2."""
+    done = evalspec("run", QUICKSTART, "--concurrency", "0", cwd=project)
+
+    assert done.returncode == 2
+    assert "must be positive" in done.stderr
