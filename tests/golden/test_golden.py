@@ -44,3 +44,20 @@ def test_golden_folder_covers_at_least_twelve_kinds() -> None:
     """Every golden spec has an expected file, and there are a dozen or more."""
     assert len(SPECS) >= 12
     assert all(spec.with_suffix(".expected").is_file() for spec in SPECS)
+
+
+RUNNERS = sorted((Path(__file__).parent / "runners").glob("*.evalspec"))
+
+
+@pytest.mark.parametrize("spec", RUNNERS, ids=[p.stem for p in RUNNERS])
+def test_runner_matches_golden_file(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec's emitted runner equals its `.runner.py` file, byte for byte."""
+    monkeypatch.chdir(spec.parent)
+    compiled = compile_file(spec.name)
+    actual = compiled.runner(spec.parent)
+    expected_path = spec.with_suffix(".runner.py")
+    if UPDATE:
+        expected_path.write_text(actual, encoding="utf-8")
+    assert actual == expected_path.read_text(encoding="utf-8")
