@@ -438,10 +438,10 @@ def _plan(args: argparse.Namespace) -> int:
             f"{stage:<10}{counts['total']:>8}{counts['stored']:>8}{counts['execute']:>9}"
         )
     for model, calls in plan.calls.items():
-        print(
-            f"model {model}: {calls['calls']} calls, "
-            f"~{calls['prompt_tokens']} prompt tokens (characters / 4)"
-        )
+        tokens = calls["prompt_tokens"]
+        estimate = f", ~{tokens} prompt tokens (characters / 4)" if tokens else ""
+        label = model if model.startswith("judge ") else f"model {model}"
+        print(f"{label}: {calls['calls']} calls{estimate}")
 
     return 0
 

@@ -118,7 +118,7 @@ def print_result(result: RunResult, *, as_json: bool) -> None:
         return
     from evalspec.reports import render
 
-    print(render(result.summary(), "table"))
+    print(render(result.summary(), "table"), end="")
 
 
 def _interrupted(pipeline: Pipeline, store: Store) -> str:

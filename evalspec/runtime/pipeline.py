@@ -186,7 +186,8 @@ class Pipeline:
             if generate_missing:
                 self._count_calls(calls, unit, generate_missing)
         for step in self.pointwise:
-            name = _model_label(step.model)
+            # Judge prompts hold the answers, so their tokens are not estimated.
+            name = f"judge {step.name} ({_model_label(step.model)})"
             entry = calls.setdefault(name, {"calls": 0, "prompt_tokens": 0})
             entry["calls"] += stages["judge"]["execute"] // len(self.pointwise)
 
