@@ -28,9 +28,9 @@ from evalspec.errors import SpecError
 from evalspec.grammar.diagnostics import Diagnostic
 
 __all__ = [
-    "INLINE_RECORDS",
     "Compiled",
     "Difference",
+    "INLINE_RECORDS",
     "RunSnapshot",
     "RunnerFiles",
     "compile_file",

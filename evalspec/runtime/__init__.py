@@ -18,7 +18,6 @@ from evalspec.runtime.stages import (
 from evalspec.runtime.stores import MemoryStore, SQLiteStore, Store, open_store
 
 __all__ = [
-    "STAGES",
     "Generate",
     "JudgeStep",
     "MemoryStore",
@@ -28,6 +27,7 @@ __all__ = [
     "RunResult",
     "Runtime",
     "SQLiteStore",
+    "STAGES",
     "Store",
     "Subject",
     "cli",
