@@ -101,7 +101,10 @@ class Pipeline:
         self.snapshot = snapshot
         self.spec = spec
         self.spec_dir = spec_dir
-        self._reduce_fp = digest(reduce.describe())
+        uses_parser = getattr(reduce, "uses_parser", True)
+        self._reduce_fp = digest(
+            reduce.describe(), parse.describe() if uses_parser else None
+        )
         self._parse_fp = digest(parse.describe())
         self._score_fps = {m.name: digest(m.describe()) for m in self.score}
         #: Judges of one subject's answer; pairwise judges compare two subjects.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evalspec.compiler import compile_text
+from evalspec.compiler import compile_file, compile_text
 from evalspec.compiler.snapshot import run_id_of
 from evalspec.runtime.canonical import canonical_json
 from evalspec.runtime.components.models import NoisyOracle
@@ -271,3 +271,20 @@ def test_provenance_records_versions_names_and_settings() -> None:
     assert provenance["storage"] == {"store": "s.db"}
     assert provenance["names"]["judges"] == ["correct"]
     assert "concurrency" not in json.dumps(snapshot.identity)
+
+
+def test_simulated_latency_is_not_identity(tmp_path: Path) -> None:
+    """A builtin model's `delay` shapes timing only: run_id stays the same."""
+    spec = tmp_path / "latency.evalspec"
+    text = (
+        'dataset d {{ case c1 {{ input "a"  expected "a" }} }}\n'
+        "model m {{ use echo{delay} }}\n"
+        'prompt p "{{{{ input }}}}"\n'
+        "generate {{ model m  prompt p }}\n"
+        "score exact_match\n"
+    )
+    spec.write_text(text.format(delay=""))
+    plain = compile_file(spec).run_id
+    spec.write_text(text.format(delay="  delay 0.5"))
+
+    assert compile_file(spec).run_id == plain

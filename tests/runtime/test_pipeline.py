@@ -24,7 +24,7 @@ model solver {{ use noisy_oracle  answer_field n }}
 model grader {{ use reference_grader }}
 prompt ask \"\"\"Say {{{{ n }}}}\"\"\"
 generate {{ model solver  prompt ask  samples 3 }}
-reduce majority_vote
+reduce {reduce}
 parse {parse}
 score exact_match {{ expected n }}
 score contains {{ expected n }}
@@ -40,13 +40,18 @@ judge correct {{
 def build(tmp_path: Path) -> Build:
     """Return a function compiling the spec with `parse` and `seed` over `cases`."""
 
-    def build(parse: str = "last_number", seed: int = 1, cases: int = 4) -> ModuleType:
+    def build(
+        parse: str = "last_number",
+        seed: int = 1,
+        cases: int = 4,
+        reduce: str = "majority_vote",
+    ) -> ModuleType:
         with open(tmp_path / "items.jsonl", "w", encoding="utf-8") as out:
             for n in range(cases):
                 out.write(json.dumps({"id": n, "n": str(n)}) + "\n")
         spec = tmp_path / "keyed.evalspec"
-        spec.write_text(SPEC.format(parse=parse, seed=seed))
-        name = f"runner-{parse}-{seed}-{cases}"
+        spec.write_text(SPEC.format(parse=parse, seed=seed, reduce=reduce))
+        name = f"runner-{parse}-{seed}-{cases}-{reduce}"
         return load_runner(compile_file(spec).write(tmp_path / name))
 
     return build
@@ -59,14 +64,23 @@ def first_unit(runner: ModuleType) -> Unit:
 
 def test_keys_parser_change_keeps_generate_and_reduce(build: Build) -> None:
     """Changing the parser changes parse, score and judge keys, nothing upstream."""
-    before = first_unit(build("last_number")).keys
-    after = first_unit(build("first_number")).keys
+    before = first_unit(build("last_number", reduce="first")).keys
+    after = first_unit(build("first_number", reduce="first")).keys
 
     assert after.generate == before.generate
     assert after.reduce == before.reduce
     assert after.parse != before.parse
     assert set(after.score.values()).isdisjoint(before.score.values())
     assert after.judge != before.judge
+
+
+def test_keys_parser_change_reduces_again_when_votes_are_parsed(build: Build) -> None:
+    """A majority vote over parsed answers depends on the parser: reduce again."""
+    before = first_unit(build("last_number")).keys
+    after = first_unit(build("first_number")).keys
+
+    assert after.generate == before.generate
+    assert after.reduce != before.reduce
 
 
 def test_keys_seed_change_invalidates_every_stage(build: Build) -> None:

@@ -56,6 +56,9 @@ class Component:
     id: ClassVar[str]
     version: ClassVar[str] = "1"
     Params: ClassVar[type[Params]] = Params
+    #: Parameters that shape how a component runs, not what it returns; they
+    #: are left out of `describe()`, so they never change a run_id or a key.
+    operational: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -66,10 +69,12 @@ class Component:
 
     def describe(self) -> dict[str, Any]:
         """Return the id, version and parameters that identify this component."""
+        params = self.params.model_dump(mode="json")
+
         return {
             "id": self.id,
             "version": self.version,
-            "params": self.params.model_dump(mode="json"),
+            "params": {k: v for k, v in params.items() if k not in self.operational},
         }
 
     def __repr__(self) -> str:
@@ -180,6 +185,7 @@ class Model(Component):
     """A text generator: a provider endpoint, a builtin or a Python function."""
 
     kind: ClassVar[Kind] = "model"
+    operational: ClassVar[frozenset[str]] = frozenset({"delay"})
 
     @property
     def provider(self) -> str:
@@ -195,6 +201,15 @@ class Reducer(Component):
     """Turns a case's candidates into one answer (or keeps them all)."""
 
     kind: ClassVar[Kind] = "reducer"
+
+    @property
+    def uses_parser(self) -> bool:
+        """Return whether the reduced answer depends on the run's parser.
+
+        When it does, the reduce stage key includes the parser, so a parser
+        change reduces again (which calls no model).
+        """
+        return True
 
     def reduce(self, item: ReduceInput) -> Any:
         """Return the reduced answer for `item`."""

@@ -118,6 +118,7 @@ class OpenAIModel(Model):
     """
 
     id: ClassVar[str] = "openai"
+    operational: ClassVar[frozenset[str]] = _OPERATIONAL
     version: ClassVar[str] = "1"
     Params = OpenAIParams
     params: OpenAIParams
@@ -137,17 +138,6 @@ class OpenAIModel(Model):
         port = f":{parts.port}" if parts.port else ""
 
         return f"openai:{host}{port}"
-
-    def describe(self) -> dict[str, Any]:
-        """Return the id, version and the parameters that shape completions."""
-        described = super().describe()
-        described["params"] = {
-            key: value
-            for key, value in described["params"].items()
-            if key not in _OPERATIONAL
-        }
-
-        return described
 
     async def complete(self, request: Request) -> Completion:
         """Return the endpoint's completion of `request`'s messages."""

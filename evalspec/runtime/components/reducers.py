@@ -84,6 +84,12 @@ class MajorityVote(Reducer):
 
     id: ClassVar[str] = "majority_vote"
     version: ClassVar[str] = "1"
+
+    @property
+    def uses_parser(self) -> bool:
+        """Return whether the candidates vote with their parsed answers."""
+        return self.params.by == "parsed"
+
     Params = MajorityVoteParams
     params: MajorityVoteParams
 
@@ -129,6 +135,11 @@ class First(Reducer):
 
     id: ClassVar[str] = "first"
     version: ClassVar[str] = "1"
+
+    @property
+    def uses_parser(self) -> bool:
+        """Return False: the parser plays no part in this reducer."""
+        return False
 
     def reduce(self, item: ReduceInput) -> str:
         """Return the first candidate text."""
@@ -190,6 +201,11 @@ class KeepAll(Reducer):
 
     id: ClassVar[str] = "keep_all"
     version: ClassVar[str] = "1"
+
+    @property
+    def uses_parser(self) -> bool:
+        """Return False: the parser plays no part in this reducer."""
+        return False
 
     def reduce(self, item: ReduceInput) -> list[str]:
         """Return the candidate texts as a list."""
