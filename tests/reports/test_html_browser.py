@@ -8,6 +8,7 @@ Set ``EVALSPEC_UPDATE_SCREENSHOT=1`` to refresh ``docs/report.png``.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,14 +134,20 @@ def test_expanding_a_case_shows_its_judge_reasoning(
     assert page.problems == []
 
 
-def test_screenshot(page: Any) -> None:
-    """Refresh docs/report.png when EVALSPEC_UPDATE_SCREENSHOT=1."""
-    if os.environ.get("EVALSPEC_UPDATE_SCREENSHOT") != "1":
-        pytest.skip("set EVALSPEC_UPDATE_SCREENSHOT=1 to refresh docs/report.png")
+def test_screenshot_shows_the_whole_report(page: Any, tmp_path: Path) -> None:
+    """A full-page screenshot with a case open is a tall page, not a blank one.
 
+    With EVALSPEC_UPDATE_SCREENSHOT=1 it also refreshes docs/report.png.
+    """
     page.locator("#failures-only").check()
     page.locator("tr.case[data-failed=true]").first.click()
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
 
-    assert SCREENSHOT.stat().st_size > 0
+    data = shot.read_bytes()
+    width, height = struct.unpack(">II", data[16:24])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert width >= 800 and height > width
+    assert len(data) > 50_000
+    if os.environ.get("EVALSPEC_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.write_bytes(data)
