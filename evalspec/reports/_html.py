@@ -104,6 +104,7 @@ def render_html(result: Mapping[str, Any]) -> str:
         stages=result.get("stages", {}),
         charts=charts,
         comparisons=result.get("comparisons", ()),
+        agreement=result.get("agreement", ()),
         metrics=metrics,
         judges=judges,
         cases=cases,

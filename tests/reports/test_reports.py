@@ -331,3 +331,30 @@ def test_chart_bar_of_negative_mean_extends_left_of_zero() -> None:
     assert bar.x < chart.zero == round(bar.x + bar.width, 1)
     assert bar.whisker is None
     assert bar.label == "-0.400"
+
+
+def test_reports_show_judge_agreement() -> None:
+    """Judge agreement, when a result has it, appears in text and HTML reports."""
+    result = {
+        "run_id": "r1",
+        "experiment": "e",
+        "status": "completed",
+        "stages": {},
+        "metrics": [],
+        "agreement": [
+            {
+                "subject": "m/p",
+                "judges": ["strict", "lenient"],
+                "n": 9,
+                "agreement": 0.889,
+                "kappa": 0.7,
+            }
+        ],
+        "rows": [],
+    }
+
+    table = render(result, "table")
+    html = render(result, "html")
+
+    assert "judge agreement" in table and "strict / lenient" in table
+    assert 'id="agreement"' in html and "strict / lenient" in html
