@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -74,6 +75,8 @@ class Experiment:
         self._store: Store | None = store if isinstance(store, Store) else None
         self._runners: dict[str | None, ModuleType] = {}
         self._dir = Path(tempfile.mkdtemp(prefix="evalspec-experiment-"))
+        #: Directories this experiment made and may remove: runners, built specs.
+        self._scratch = [self._dir]
 
     @classmethod
     def from_config(
@@ -121,8 +124,10 @@ class Experiment:
         text = build_spec(model, data, metric, name, directory, options)
         spec = directory / f"{name}.evalspec"
         spec.write_text(text, encoding="utf-8")
+        experiment = cls(compile_file(spec), store)
+        experiment._scratch.append(directory)
 
-        return cls(compile_file(spec), store)
+        return experiment
 
     @property
     def spec_text(self) -> str:
@@ -202,6 +207,16 @@ class Experiment:
         store.flush()
 
         return result
+
+    def discard_files(self) -> None:
+        """Remove the temporary runner and spec files this experiment wrote.
+
+        Results stay in the store; a later run or replay writes what it needs
+        again, except the data of an experiment built in Python.
+        """
+        for directory in self._scratch:
+            shutil.rmtree(directory, ignore_errors=True)
+        self._runners.clear()
 
     def close(self) -> None:
         """Flush and close the experiment's store."""
@@ -386,8 +401,10 @@ async def evaluate_async(
     experiment = Experiment.build(
         model=model, data=data, metric=metric, store=store, **options
     )
-
-    return await experiment.run_async(concurrency=concurrency)
+    try:
+        return await experiment.run_async(concurrency=concurrency)
+    finally:
+        experiment.discard_files()
 
 
 def evaluate(

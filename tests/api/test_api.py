@@ -259,3 +259,19 @@ def test_evaluate_rejects_a_misspelled_option() -> None:
     """An option evaluate() does not know is an error, not silently ignored."""
     with pytest.raises(evalspec.UsageError, match="smaples"):
         evaluate(model="echo", data=[{"input": "a"}], smaples=3)  # type: ignore[call-arg]
+
+
+def test_evaluate_leaves_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """evaluate() removes the spec, data and runner files it wrote."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+
+    result = evaluate(model="echo", data=[{"input": "a", "expected": "a"}])
+
+    assert result.metrics[0]["mean"] == 1.0
+    assert list(result.rows())
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("evalspec-")] == []
