@@ -185,8 +185,10 @@ class Execution:
         self, work: Iterator[list[tuple[Unit, Mapping[str, Artifact]]]]
     ) -> None:
         for done, group in enumerate(work, 1):
-            rows = [await self._unit(unit, stored) for unit, stored in group]
-            if len(group) > 1:
+            if len(group) == 1:
+                rows = [await self._unit(*group[0])]
+            else:
+                rows = await self._case(group)
                 await self._pairwise([unit for unit, _ in group], rows)
             self.rows.extend(rows)
             if len(self.rows) >= _ROWS_PER_WRITE:
@@ -203,6 +205,21 @@ class Execution:
             self.rows = []
 
     # -- one unit -----------------------------------------------------------------
+
+    async def _case(
+        self, group: list[tuple[Unit, Mapping[str, Artifact]]]
+    ) -> list[dict[str, Any]]:
+        """Carry every subject's unit of one case at once; return their rows."""
+        rows: list[dict[str, Any]] = [{} for _ in group]
+
+        async def one(index: int) -> None:
+            rows[index] = await self._unit(*group[index])
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(len(group)):
+                tasks.start_soon(one, index)
+
+        return rows
 
     async def _unit(self, unit: Unit, stored: Mapping[str, Artifact]) -> dict[str, Any]:
         """Carry `unit` through every stage; return its result row."""
