@@ -16,12 +16,10 @@ storing every finished item.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -30,6 +28,7 @@ import anyio
 import anyio.lowlevel
 
 from evalspec.errors import ParseFailure, ProviderError
+from evalspec.runtime._work import frozen_heap, grouped, lookups
 from evalspec.runtime.components.base import (
     Completion,
     Judge,
@@ -141,12 +140,12 @@ class Execution:
         self.attempt = self.store.begin_run(
             self.run_id, pipeline.experiment, pipeline.cutoff, _snapshot(pipeline)
         )
-        work = _grouped(
-            _lookups(units, self.store, _LOOKUP_BATCH), bool(pipeline.pairwise)
+        work = grouped(
+            lookups(units, self.store, _LOOKUP_BATCH), bool(pipeline.pairwise)
         )
         status = "interrupted"
         try:
-            with _frozen_heap():
+            with frozen_heap():
                 async with anyio.create_task_group() as group:
                     for _ in range(self.workers):
                         group.start_soon(self._worker, work)
@@ -603,65 +602,6 @@ def _judge_input(row: Mapping[str, Any]) -> JudgeInput:
     response = reduced[0] if isinstance(reduced, list) and reduced else reduced
 
     return JudgeInput(str(response), row["parsed"], row["inputs"], row["prompt"])
-
-
-def _grouped(
-    work: Iterator[tuple[Unit, Mapping[str, Artifact]]], by_case: bool
-) -> Iterator[list[tuple[Unit, Mapping[str, Artifact]]]]:
-    """Yield units one by one, or every subject of one case together."""
-    if not by_case:
-        yield from ([item] for item in work)
-        return
-    group: list[tuple[Unit, Mapping[str, Artifact]]] = []
-    for item in work:
-        if group and item[0].case is not group[0][0].case:
-            yield group
-            group = []
-        group.append(item)
-    if group:
-        yield group
-
-
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Keep the objects alive before a run out of the garbage collector's scans.
-
-    Modules, compiled templates and the pipeline outlive any run; without
-    this, each full collection walks all of them and pauses every in-flight
-    model call for tens of milliseconds. A process that froze its heap itself
-    is left as it is.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _lookups(
-    units: Iterable[Unit], store: Store, size: int
-) -> Iterator[tuple[Unit, Mapping[str, Artifact]]]:
-    """Yield each unit with its stored artifacts, looked up `size` units at a time."""
-    batch: list[Unit] = []
-    for unit in units:
-        batch.append(unit)
-        if len(batch) == size:
-            yield from _looked_up(batch, store)
-            batch = []
-    if batch:
-        yield from _looked_up(batch, store)
-
-
-def _looked_up(
-    batch: list[Unit], store: Store
-) -> Iterator[tuple[Unit, Mapping[str, Artifact]]]:
-    keys = [key for unit in batch for key in unit.keys.all()]
-    stored = store.get(keys)
-    for unit in batch:
-        yield unit, stored
 
 
 async def _enter(gate: _Gate) -> list[anyio.CapacityLimiter]:
