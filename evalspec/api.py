@@ -434,6 +434,8 @@ def load(run: str, store: StoreLike = None) -> RunResult:
     """Reopen the newest stored result of `run` (a run_id or a prefix of one)."""
     opened = store if isinstance(store, Store) else open_store(store)
     record = find_run(opened, run)
+    subjects = run_subjects(record)
+    aggregator = aggregate_rows(opened.rows(record.attempt), subjects)
 
     return RunResult(
         run_id=record.run_id,
@@ -441,9 +443,8 @@ def load(run: str, store: StoreLike = None) -> RunResult:
         status=record.status or "interrupted",
         stages=record.counts,
         metrics=list(record.metrics),
-        comparisons=comparisons_from_rows(
-            opened.rows(record.attempt), subjects=run_subjects(record)
-        ),
+        comparisons=aggregator.comparisons(),
+        agreement=aggregator.agreement(),
         attempt=record.attempt,
         cutoff=record.cutoff,
         store=opened,
@@ -477,6 +478,31 @@ def run_subjects(record: RunRecord) -> list[str]:
     return list(names.get("subjects", []))
 
 
+def aggregate_rows(rows: Any, subjects: Sequence[str] = ()) -> Aggregator:
+    """Return the scores of stored result rows, collected as a run collects them.
+
+    Subjects keep the order of `subjects` (matrix order); pairwise judges,
+    whose judgments compare two subjects, take no part in judge agreement.
+    """
+    rows = list(rows)
+    judges = dict.fromkeys(
+        name
+        for row in rows
+        for name, judgment in row["judgments"].items()
+        if "orders" not in judgment
+    )
+    aggregator = Aggregator(multi_subject=True, judges=list(judges), subjects=subjects)
+    for row in rows:
+        case = Case(row.get("dataset", ""), row["case_id"], {}, "")
+        for metric, value in row["scores"].items():
+            aggregator.add(row["subject"], metric, case, value)
+        for judge, judgment in row["judgments"].items():
+            if judgment.get("score") is not None:
+                aggregator.add(row["subject"], judge, case, judgment["score"])
+
+    return aggregator
+
+
 def comparisons_from_rows(
     rows: Any, baseline: str | None = None, subjects: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
@@ -485,14 +511,7 @@ def comparisons_from_rows(
     Without a `baseline`, the first of `subjects` (matrix order) is the
     baseline, as in a run's own result.
     """
-    aggregator = Aggregator(multi_subject=True, subjects=subjects)
-    for row in rows:
-        case = Case(row.get("dataset", ""), row["case_id"], {}, "")
-        for metric, value in row["scores"].items():
-            aggregator.add(row["subject"], metric, case, value)
-        for judge, judgment in row["judgments"].items():
-            if judgment.get("score") is not None:
-                aggregator.add(row["subject"], judge, case, judgment["score"])
+    aggregator = aggregate_rows(rows, subjects)
     seen = list(dict.fromkeys(s for s, _ in aggregator.order))
     if len(seen) < 2:
         return []

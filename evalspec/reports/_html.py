@@ -89,10 +89,12 @@ def render_html(result: Mapping[str, Any]) -> str:
     result = {**result, "rows": rows}
     metrics, subjects = metric_names(result), subject_names(result)
     judges = list(dict.fromkeys(j for row in rows for j in row.get("judgments", {})))
+    # Judges have summaries (and charts) like metrics, but their own columns.
+    scores = [name for name in metrics if name not in judges]
     style, script = _asset(_STYLE), _asset(_SCRIPT)
     ci_label = confidence_label(result)
 
-    cases = [_case(i, row, metrics, judges) for i, row in enumerate(rows)]
+    cases = [_case(i, row, scores, judges) for i, row in enumerate(rows)]
     charts = build_charts(result.get("metrics", ()), metrics, subjects, ci_label)
     template = _environment().get_template(_TEMPLATE)
 
@@ -105,7 +107,7 @@ def render_html(result: Mapping[str, Any]) -> str:
         charts=charts,
         comparisons=result.get("comparisons", ()),
         agreement=result.get("agreement", ()),
-        metrics=metrics,
+        metrics=scores,
         judges=judges,
         cases=cases,
         failed_count=sum(1 for case in cases if case.failures),

@@ -275,3 +275,30 @@ def test_evaluate_leaves_no_temporary_files(
     assert result.metrics[0]["mean"] == 1.0
     assert list(result.rows())
     assert [p for p in tmp_path.iterdir() if p.name.startswith("evalspec-")] == []
+
+
+def test_load_recomputes_comparisons_and_agreement(tmp_path: Path) -> None:
+    """A reopened result has the same comparisons and judge agreement as the run."""
+    spec = tmp_path / "two.evalspec"
+    spec.write_text(
+        'dataset d {\n  case a { input "1"  expected "1" }\n'
+        '  case b { input "2"  expected "3" }\n}\n'
+        'model echo { use echo }\nmodel fixed { use constant  text "1" }\n'
+        "model grader { use reference_grader }\n"
+        'prompt p "{{ input }}"\n'
+        "generate { model [echo, fixed]  prompt p }\n"
+        "score exact_match\n"
+        'judge one { model grader  rubric "right?"  reference expected }\n'
+        'judge two { model grader  rubric "right?"  reference expected  scale pass_fail }\n'
+    )
+    store = str(tmp_path / "s.db")
+    experiment = Experiment.from_config(spec, store=store)
+    result = experiment.run()
+    experiment.close()
+
+    loaded = evalspec.load(result.run_id, store=store)
+
+    assert loaded.comparisons == result.comparisons
+    assert loaded.agreement == result.agreement
+    assert [row["judges"] for row in loaded.agreement] == [["one", "two"]] * 2
+    loaded.store.close()  # type: ignore[union-attr]
