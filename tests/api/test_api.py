@@ -289,7 +289,8 @@ def test_load_recomputes_comparisons_and_agreement(tmp_path: Path) -> None:
         "generate { model [echo, fixed]  prompt p }\n"
         "score exact_match\n"
         'judge one { model grader  rubric "right?"  reference expected }\n'
-        'judge two { model grader  rubric "right?"  reference expected  scale pass_fail }\n'
+        'judge two { model grader  rubric "right?"  reference expected\n'
+        "  scale pass_fail }\n"
     )
     store = str(tmp_path / "s.db")
     experiment = Experiment.from_config(spec, store=store)
