@@ -11,14 +11,14 @@ from typing import Any
 
 from evalspec.runtime.stats import paired_comparison, summarize
 
-SUBJECTS = ("solver:ask", "solver:ask_cot")
+SUBJECTS = ("solver/ask", "solver/ask_cot")
 METRICS = ("exact_match", "token_f1")
 INJECTION = '<script>alert("pwned")</script> and </script><b>'
 # Per subject: cases answered wrongly, the case its parser could not read,
 # and the case whose generation timed out.
-WRONG = {"solver:ask": {"c03", "c07", "c11"}, "solver:ask_cot": {"c07"}}
-UNPARSED = {"solver:ask": "c05", "solver:ask_cot": None}
-TIMED_OUT = {"solver:ask": None, "solver:ask_cot": "c09"}
+WRONG = {"solver/ask": {"c03", "c07", "c11"}, "solver/ask_cot": {"c07"}}
+UNPARSED = {"solver/ask": "c05", "solver/ask_cot": None}
+TIMED_OUT = {"solver/ask": None, "solver/ask_cot": "c09"}
 
 
 def _question(i: int) -> str:
