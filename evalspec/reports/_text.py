@@ -116,6 +116,8 @@ def _sections(result: Mapping[str, Any]) -> list[Section]:
     if result.get("agreement"):
         sections.append(_agreement_section(result))
     sections.append(_stages_section(result))
+    if result.get("usage"):
+        sections.append(_usage_section(result))
 
     return sections
 
@@ -170,6 +172,32 @@ def _agreement_section(result: Mapping[str, Any]) -> Section:
     header = ["subject", "judges", "agreement", "kappa", "n"]
 
     return Section("judge agreement", header, rows, numeric={2, 3, 4})
+
+
+def _usage_section(result: Mapping[str, Any]) -> Section:
+    rows = [
+        [
+            u.get("stage", ""),
+            u.get("model", ""),
+            str(u.get("calls", 0)),
+            _count(u.get("prompt_tokens")),
+            _count(u.get("completion_tokens")),
+            _seconds(u.get("mean_latency")),
+        ]
+        for u in result.get("usage", ())
+    ]
+    header = ["stage", "model", "calls", "prompt tokens", "completion tokens"]
+
+    return Section("model calls", [*header, "mean latency"], rows, numeric={2, 3, 4, 5})
+
+
+def _seconds(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f} s"
+
+
+def _count(value: Any) -> str:
+    """Return a token count, or n/a when the provider reported none."""
+    return "n/a" if value is None else str(value)
 
 
 def _stages_section(result: Mapping[str, Any]) -> Section:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -42,7 +43,7 @@ from evalspec.runtime.components.base import (
 )
 from evalspec.runtime.keys import stage_key
 from evalspec.runtime.limits import ProviderLimit, ProviderLimits, TokenBucket
-from evalspec.runtime.result import Aggregator, RunResult
+from evalspec.runtime.result import Aggregator, RunResult, Usage
 from evalspec.runtime.retry import RetryPolicy, call_with_retries
 from evalspec.runtime.stages import STAGES, JudgeStep, Runtime
 from evalspec.runtime.stores import Artifact, Store
@@ -131,6 +132,7 @@ class Execution:
             judges=[step.name for step in pipeline.pointwise],
             subjects=[subject.name for subject in pipeline.generate.subjects],
         )
+        self.usage = Usage()
         self.rows: list[dict[str, Any]] = []
         self.attempt = 0
 
@@ -166,6 +168,7 @@ class Execution:
             metrics=metrics,
             comparisons=self.aggregator.comparisons(),
             agreement=self.aggregator.agreement(),
+            usage=self.usage.summary(),
             attempt=self.attempt,
             cutoff=pipeline.cutoff,
             store=self.store,
@@ -333,8 +336,9 @@ class Execution:
         request = Request(messages, unit.case.fields, index, self.pipeline.seed)
         key = unit.keys.generate[index]
         try:
+            model = unit.subject.name.partition("/")[0]
             completion, retries = await self._call(
-                unit.subject.model, request, "generate"
+                unit.subject.model, request, "generate", model
             )
         except _Failed as failure:
             self._fail("generate", key, failure.args[0], row)
@@ -352,9 +356,12 @@ class Execution:
         texts[index] = completion.text
 
     async def _call(
-        self, model: Model, request: Request, stage: str
+        self, model: Model, request: Request, stage: str, label: str
     ) -> tuple[Completion, list[dict[str, Any]]]:
-        """Call `model` within its limits, retrying retryable failures."""
+        """Call `model` within its limits, retrying retryable failures.
+
+        A successful call counts towards the run's usage under `label`.
+        """
         gate = self._gate(model.provider, stage)
         timeout = self.runtime.timeout
 
@@ -369,8 +376,11 @@ class Execution:
                 for limiter in held:
                     limiter.release()
 
+        started = time.perf_counter()
         try:
-            return await call_with_retries(attempt, self.policy, rng=self.rng)
+            completion, retries = await call_with_retries(
+                attempt, self.policy, rng=self.rng
+            )
         except ProviderError as exc:
             error = {**exc.to_json(), "retries": getattr(exc, "retries", [])}
             raise _Failed(error) from None
@@ -384,6 +394,10 @@ class Execution:
             raise _Failed(error) from None
         except Exception as exc:  # a failing model is recorded on its work item
             raise _Failed({"category": "model", "message": _describe(exc)}) from None
+        waited = time.perf_counter() - started
+        self.usage.record(stage, label, completion, waited)
+
+        return completion, retries
 
     def _gate(self, provider: str, stage: str) -> _Gate:
         """Return the limits a `stage` call to `provider` passes, made once."""
@@ -433,7 +447,9 @@ class Execution:
             (Message("user", prompt),), fields, 0, self.pipeline.seed, extra
         )
         try:
-            completion, retries = await self._call(step.model, request, "judge")
+            completion, retries = await self._call(
+                step.model, request, "judge", step.name
+            )
         except _Failed as failure:
             self._fail("judge", key, failure.args[0], row)
             raise
@@ -538,7 +554,7 @@ class Execution:
             (Message("user", prompt),), first.case, 0, self.pipeline.seed, extra
         )
         try:
-            completion, _ = await self._call(step.model, request, "judge")
+            completion, _ = await self._call(step.model, request, "judge", step.name)
         except _Failed as failure:
             self._fail("judge", key, failure.args[0], row)
             raise

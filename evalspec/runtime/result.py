@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalspec.runtime.components.base import Completion
 from evalspec.runtime.datasets import Case
 from evalspec.runtime.stats import paired_comparison, summarize
 from evalspec.runtime.stores import Store
@@ -109,6 +110,51 @@ class Aggregator:
         return rows
 
 
+class Usage:
+    """Count the model calls a run made, with their tokens and latency.
+
+    Only calls made by this run count: reused work cost nothing this time.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def record(
+        self, stage: str, model: str, completion: Completion, waited: float
+    ) -> None:
+        """Count one successful call of `model` at `stage`.
+
+        Tokens count when the provider reports them; latency is the
+        provider's when it reports one, else the `waited` seconds measured.
+        """
+        entry = self._entries.get((stage, model))
+        if entry is None:
+            entry = self._entries[(stage, model)] = {
+                "stage": stage,
+                "model": model,
+                "calls": 0,
+                "prompt_tokens": None,
+                "completion_tokens": None,
+                "seconds": 0.0,
+            }
+        entry["calls"] += 1
+        if completion.usage:
+            for name in ("prompt_tokens", "completion_tokens"):
+                entry[name] = (entry[name] or 0) + int(completion.usage.get(name) or 0)
+        latency = completion.latency
+        entry["seconds"] += waited if latency is None else latency
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Return one row per stage and model: calls, tokens, mean latency."""
+        rows = []
+        for entry in self._entries.values():
+            row = {k: v for k, v in entry.items() if k != "seconds"}
+            row["mean_latency"] = entry["seconds"] / entry["calls"]
+            rows.append(row)
+
+        return rows
+
+
 def _kappa(pairs: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
     """Return n, observed agreement and Cohen's kappa of paired pass/fail verdicts."""
     n = len(pairs)
@@ -136,6 +182,8 @@ class RunResult:
     comparisons: Sequence[Mapping[str, Any]] = ()
     agreement: Sequence[Mapping[str, Any]] = ()
     """Per subject and pair of judges: verdict agreement and Cohen's kappa."""
+    usage: Sequence[Mapping[str, Any]] = ()
+    """Per stage and model: calls this run made, tokens and mean latency."""
     attempt: int = 0
     cutoff: str | None = None
     store: Store | None = field(default=None, repr=False)
@@ -158,6 +206,7 @@ class RunResult:
             "metrics": [dict(m) for m in self.metrics],
             "comparisons": [dict(c) for c in self.comparisons],
             "agreement": [dict(a) for a in self.agreement],
+            "usage": [dict(u) for u in self.usage],
         }
 
     def to_json(self, rows: bool = True) -> str:

@@ -76,6 +76,11 @@ def test_flaky_server_run_accounts_for_every_request(
         accounted += len(retries) + 1
     assert accounted == server.requests
     assert server.behaviours["ok"] >= generate["executed"]
+    (usage,) = result.usage
+    assert usage["model"] == "remote" and usage["calls"] == generate["executed"]
+    assert usage["prompt_tokens"] >= 2 * usage["calls"]
+    assert usage["completion_tokens"] == 2 * usage["calls"]
+    assert usage["mean_latency"] > 0
 
 
 def test_flaky_server_second_run_retries_only_failures(
