@@ -36,6 +36,15 @@ __all__ = ["Experiment", "evaluate", "evaluate_async", "find_run", "load"]
 StoreLike = Store | str | os.PathLike[str] | None
 
 
+class RunSettings(TypedDict, total=False):
+    """How a run executes; none of these change what it means (its run_id)."""
+
+    concurrency: int | None
+    rate: float | None
+    retries: int | None
+    timeout: float | None
+
+
 class BuildOptions(TypedDict, total=False):
     """The optional parts of an experiment built in Python."""
 
@@ -168,38 +177,47 @@ class Experiment:
         """Return how many work items a run would execute and reuse, per stage."""
         return self.pipeline().plan(self.store)
 
-    async def run_async(self, *, concurrency: int | None = None) -> RunResult:
-        """Execute every work item not already stored; return the result."""
-        return await self._execute(None, concurrency)
+    async def run_async(self, **settings: Unpack[RunSettings]) -> RunResult:
+        """Execute every work item not already stored; return the result.
 
-    def run(self, *, concurrency: int | None = None) -> RunResult:
+        `settings` (`concurrency`, `rate`, `retries`, `timeout`) override the
+        spec's runtime block for this run; they never change the run_id.
+        """
+        return await self._execute(None, settings)
+
+    def run(self, **settings: Unpack[RunSettings]) -> RunResult:
         """Execute the experiment synchronously; see `run_async`."""
         _no_running_loop("Experiment.run", "Experiment.run_async")
-        return asyncio.run(self.run_async(concurrency=concurrency))
+        return asyncio.run(self.run_async(**settings))
 
     async def replay_async(
-        self, stage: str, *, concurrency: int | None = None
+        self, stage: str, **settings: Unpack[RunSettings]
     ) -> RunResult:
         """Re-run `stage` and every later stage from stored upstream artifacts."""
-        return await self._execute(stage, concurrency)
+        return await self._execute(stage, settings)
 
-    def replay(self, stage: str, *, concurrency: int | None = None) -> RunResult:
+    def replay(self, stage: str, **settings: Unpack[RunSettings]) -> RunResult:
         """Replay synchronously; see `replay_async`."""
         _no_running_loop("Experiment.replay", "Experiment.replay_async")
-        return asyncio.run(self.replay_async(stage, concurrency=concurrency))
+        return asyncio.run(self.replay_async(stage, **settings))
 
-    async def rejudge_async(self, *, concurrency: int | None = None) -> RunResult:
+    async def rejudge_async(self, **settings: Unpack[RunSettings]) -> RunResult:
         """Re-run the judge stage from stored artifacts: `replay_async("judge")`."""
-        return await self._execute("judge", concurrency)
+        return await self._execute("judge", settings)
 
-    def rejudge(self, *, concurrency: int | None = None) -> RunResult:
+    def rejudge(self, **settings: Unpack[RunSettings]) -> RunResult:
         """Rejudge synchronously; see `rejudge_async`."""
         _no_running_loop("Experiment.rejudge", "Experiment.rejudge_async")
-        return asyncio.run(self.rejudge_async(concurrency=concurrency))
+        return asyncio.run(self.rejudge_async(**settings))
 
-    async def _execute(self, stage: str | None, concurrency: int | None) -> RunResult:
+    async def _execute(self, stage: str | None, settings: RunSettings) -> RunResult:
+        unknown = sorted(set(settings) - set(RunSettings.__annotations__))
+        if unknown:
+            known = ", ".join(sorted(RunSettings.__annotations__))
+            msg = f"unknown run setting {unknown[0]!r}; the settings are {known}."
+            raise UsageError(msg)
         pipeline = self.pipeline(stage)
-        runtime: Runtime = pipeline.runtime.replace(concurrency=concurrency)
+        runtime: Runtime = pipeline.runtime.replace(**settings)
         store = self.store
         if stage is not None and isinstance(store, MemoryStore):
             _check_memory_replay(store, pipeline)

@@ -303,3 +303,15 @@ def test_load_recomputes_comparisons_and_agreement(tmp_path: Path) -> None:
     assert loaded.agreement == result.agreement
     assert [row["judges"] for row in loaded.agreement] == [["one", "two"]] * 2
     loaded.store.close()  # type: ignore[union-attr]
+
+
+def test_run_settings_shape_the_run_but_not_its_id(quickstart: Path) -> None:
+    """concurrency, rate, retries and timeout apply to one run; run_id stays."""
+    experiment = Experiment.from_config(quickstart, store="memory")
+
+    result = experiment.run(concurrency=2, rate=60_000, retries=1, timeout=5.0)
+
+    assert result.status == "completed"
+    assert result.run_id == experiment.run_id
+    with pytest.raises(evalspec.UsageError, match="concurency"):
+        experiment.run(concurency=2)  # type: ignore[call-arg]
