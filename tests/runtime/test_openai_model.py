@@ -314,3 +314,33 @@ async def test_retries_lose_no_call_against_a_flaky_server(server: ChatServer) -
     assert sum(faults.values()) >= 10, "the server should have misbehaved"
     assert seen == Counter({FAULT_CATEGORIES[b]: n for b, n in faults.items()})
     assert len(delays) == len(retries)
+
+
+@pytest.mark.anyio
+async def test_base_url_from_environment_is_read_at_call_time(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`base_url_env` names the variable; its value is used, never described."""
+    monkeypatch.setenv("EVALSPEC_TEST_ENDPOINT", server.base_url)
+    model = OpenAIModel(name="local", base_url_env="EVALSPEC_TEST_ENDPOINT")
+
+    completion = await model.complete(ask("hello"))
+
+    assert completion.text == "echo: hello"
+    assert server.base_url not in repr(model.describe())
+    assert model.provider == f"openai:127.0.0.1:{server.server_port}"
+
+
+@pytest.mark.anyio
+async def test_base_url_from_unset_environment_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unset endpoint variable fails the call with a clear, final error."""
+    monkeypatch.delenv("EVALSPEC_TEST_ENDPOINT", raising=False)
+    model = OpenAIModel(name="local", base_url_env="EVALSPEC_TEST_ENDPOINT")
+
+    with pytest.raises(ProviderError, match="EVALSPEC_TEST_ENDPOINT") as caught:
+        await model.complete(ask("hello"))
+
+    assert caught.value.retryable is False
+    assert model.provider == "openai:$EVALSPEC_TEST_ENDPOINT"

@@ -56,6 +56,13 @@ class OpenAIParams(Params):
     base_url: str | None = Field(
         None, description="The endpoint, up to `/v1`; OpenAI's own when unset."
     )
+    base_url_env: str | None = Field(
+        None,
+        description=(
+            "Name of the environment variable holding the endpoint, read at run"
+            ' time; `base_url env("NAME")` in a spec sets it.'
+        ),
+    )
     api_key_env: str | None = Field(
         None,
         description=(
@@ -131,13 +138,35 @@ class OpenAIModel(Model):
     @property
     def provider(self) -> str:
         """Return ``openai:`` and the endpoint's host (and port, when given)."""
-        parts = urlsplit(self.params.base_url or DEFAULT_BASE_URL)
+        try:
+            parts = urlsplit(self.endpoint)
+        except ProviderError:
+            # The call itself reports the bad variable; limits need a name now.
+            return f"openai:${self.params.base_url_env}"
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
         port = f":{parts.port}" if parts.port else ""
 
         return f"openai:{host}{port}"
+
+    @property
+    def endpoint(self) -> str:
+        """Return the base URL: `base_url`, the `base_url_env` variable, or OpenAI's.
+
+        An unset or invalid variable raises ProviderError (not retryable).
+        """
+        name = self.params.base_url_env
+        if name is None:
+            return self.params.base_url or DEFAULT_BASE_URL
+        value = os.environ.get(name, "")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = repr(value) if value else "unset"
+            msg = f"environment variable {name} (the endpoint) is {shown}"
+            raise ProviderError(msg, category="client", retryable=False)
+
+        return value
 
     async def complete(self, request: Request) -> Completion:
         """Return the endpoint's completion of `request`'s messages."""
@@ -173,7 +202,7 @@ class OpenAIModel(Model):
         loop = anyio.lowlevel.current_token()
         if self._client is None or self._client_loop != loop:
             self._client = openai.AsyncOpenAI(
-                base_url=self.params.base_url or DEFAULT_BASE_URL,
+                base_url=self.endpoint,
                 api_key=self._api_key,
                 timeout=self.params.timeout,
                 max_retries=0,
