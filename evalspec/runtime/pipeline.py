@@ -152,14 +152,17 @@ class Pipeline:
 
     def totals(self) -> dict[str, int]:
         """Return how many work items each stage has, counting the cases."""
-        units = sum(1 for _ in self.cases()) * len(self.generate.subjects)
+        cases = sum(1 for _ in self.cases())
+        subjects = len(self.generate.subjects)
+        units = cases * subjects
+        pairs = cases * (subjects - 1) * len(self.pairwise)
 
         return {
             "generate": units * self.generate.samples,
             "reduce": units,
             "parse": units,
             "score": units * len(self.score),
-            "judge": units * len(self.pointwise),
+            "judge": units * len(self.pointwise) + pairs,
         }
 
     def _importable(self) -> None:
@@ -173,7 +176,12 @@ class Pipeline:
         stages = {s: {"total": 0, "stored": 0, "execute": 0} for s in STAGES}
         calls: dict[str, dict[str, int]] = {}
         replayed = set(STAGES[STAGES.index(self.cutoff) :]) if self.cutoff else set()
+        case_units: list[Unit] = []
         for unit in self.units():
+            if case_units and unit.case is not case_units[0].case:
+                self._plan_pairs(store, case_units, stages["judge"], replayed, calls)
+                case_units = []
+            case_units.append(unit)
             stored = store.get(unit.keys.all())
             generate_missing = 0
             for stage, key in unit.keys.by_stage():
@@ -188,6 +196,8 @@ class Pipeline:
                     generate_missing += 1
             if generate_missing:
                 self._count_calls(calls, unit, generate_missing)
+        if case_units:
+            self._plan_pairs(store, case_units, stages["judge"], replayed, calls)
         for step in self.pointwise:
             # Judge prompts hold the answers, so their tokens are not estimated.
             name = f"judge {step.name} ({_model_label(step.model)})"
@@ -195,6 +205,37 @@ class Pipeline:
             entry["calls"] += stages["judge"]["execute"] // len(self.pointwise)
 
         return Plan(self.run_id, stages, calls)
+
+    def _plan_pairs(
+        self,
+        store: Store,
+        units: list[Unit],
+        counts: dict[str, int],
+        replayed: set[str],
+        calls: dict[str, dict[str, int]],
+    ) -> None:
+        """Count the pairwise comparisons of one case: two judge calls each."""
+        for step in self.pairwise:
+            baseline_name = getattr(step.judge.params, "baseline", None)
+            baseline = next(
+                (u for u in units if u.subject.name == baseline_name), units[0]
+            )
+            keys = [
+                stage_key("judge", step.fingerprint, baseline.keys.parse, u.keys.parse)
+                for u in units
+                if u is not baseline
+            ]
+            stored = store.get(keys)
+            name = f"judge {step.name} ({_model_label(step.model)})"
+            entry = calls.setdefault(name, {"calls": 0, "prompt_tokens": 0})
+            for key in keys:
+                artifact = stored.get(key)
+                have = artifact is not None and artifact.status == "ok"
+                execute = "judge" in replayed or not have
+                counts["total"] += 1
+                counts["stored"] += have
+                counts["execute"] += execute
+                entry["calls"] += 2 * execute
 
     def _count_calls(
         self, calls: dict[str, dict[str, int]], unit: Unit, n: int

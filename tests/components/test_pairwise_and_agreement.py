@@ -123,3 +123,15 @@ def test_several_judges_report_their_agreement(experiment: Experiment) -> None:
     # Both judges read the same grader's verdicts, so they agree fully.
     assert sloppy["agreement"] == 1.0 and sloppy["kappa"] == 1.0
     assert "agreement" in result.summary()
+
+
+def test_plan_counts_pairwise_comparisons(experiment: Experiment) -> None:
+    """A plan counts each comparison as one judge item and two judge calls."""
+    before = experiment.plan()
+    experiment.run()
+    after = experiment.plan()
+
+    assert before.stages["judge"]["execute"] == 40 * 2 * 2 + 40
+    assert before.calls["judge preference (reference_grader)"]["calls"] == 80
+    assert after.stages["judge"]["execute"] == 0
+    assert after.stages["judge"]["stored"] == 40 * 2 * 2 + 40
