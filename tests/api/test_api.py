@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -315,3 +316,50 @@ def test_run_settings_shape_the_run_but_not_its_id(quickstart: Path) -> None:
     assert result.run_id == experiment.run_id
     with pytest.raises(evalspec.UsageError, match="concurency"):
         experiment.run(concurency=2)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        ({"dataset.arithmetic.limit": 5}, "datasets", 5),
+        ({"judge.correctness.rubric": "Strict?"}, "judges", "Strict?"),
+        ({"score.exact_match.ignore_case": True}, "scores", True),
+        ({"reduce.by": "text"}, "reduce", "text"),
+        ({"runtime.concurrency": 3}, None, None),
+    ],
+)
+def test_overrides_reach_each_part_of_a_spec(
+    quickstart: Path, overrides: dict, field: str | None, value: object
+) -> None:
+    """Overrides of datasets, judges, metrics, reducers and runtime apply."""
+    base = Experiment.from_config(quickstart)
+    changed = Experiment.from_config(quickstart, overrides)
+    identity = json.dumps(changed.compile().identity)
+
+    if field is None:
+        assert changed.run_id == base.run_id
+        assert changed.compile().provenance["runtime"]["concurrency"] == 3
+    else:
+        assert changed.run_id != base.run_id
+        assert json.dumps(value) in identity
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dataset.numbers.limit": 5}, "known: `arithmetic`"),
+        ({"judge.correctness.rubrik": "x"}, "did you mean `rubric`?"),
+        ({"score.exact_mach.ignore_case": True}, "did you mean `exact_match`?"),
+        ({"runtim.concurrency": 2}, "did you mean `runtime`?"),
+        ({"judge.correctness.model": "nobody"}, "unknown model `nobody`"),
+        ({"dataset.arithmetic": 5}, "reads `dataset.NAME.FIELD`"),
+    ],
+)
+def test_bad_overrides_are_diagnostics(
+    quickstart: Path, overrides: dict, message: str
+) -> None:
+    """A bad override names what is wrong and, when one is close, the fix."""
+    with pytest.raises(evalspec.SpecError) as caught:
+        Experiment.from_config(quickstart, overrides)
+
+    assert message in str(caught.value)
