@@ -126,7 +126,7 @@ class Dataset:
         else:
             with open(self._require_path(), encoding="utf-8") as handle:
                 data = json.load(handle)
-            if not isinstance(data, list):
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                 msg = f"{self.path}: a JSON dataset must be an array of objects"
                 raise UsageError(msg)
             yield from data

@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import anyio
 import anyio.lowlevel
 
-from evalspec.errors import ParseFailure, ProviderError
+from evalspec.errors import EvalSpecError, ParseFailure, ProviderError
 from evalspec.runtime._work import frozen_heap, grouped, lookups
 from evalspec.runtime.components.base import (
     Completion,
@@ -147,7 +148,7 @@ class Execution:
         )
         status = "interrupted"
         try:
-            with frozen_heap():
+            with frozen_heap(), _unwrapped():
                 async with anyio.create_task_group() as group:
                     for _ in range(self.workers):
                         group.start_soon(self._worker, work)
@@ -605,6 +606,39 @@ class Execution:
         self.counts[stage][outcome] += 1
         if self.progress is not None:
             self.progress(stage, outcome)
+
+
+@contextmanager
+def _unwrapped() -> Iterator[None]:
+    """Re-raise an evalspec error that a worker raised as itself, not in a group.
+
+    Workers share the stream of cases, so an error reading them (a malformed
+    data file) reaches every caller as an exception group; a user should
+    see the one clear message.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        first = next((e for e in errors if isinstance(e, EvalSpecError)), None)
+        if first is not None and all(
+            isinstance(e, EvalSpecError | anyio.get_cancelled_exc_class())
+            for e in errors
+        ):
+            raise first from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """Return the exceptions inside `group` and its nested groups."""
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            leaves += _leaves(exc)
+        else:
+            leaves.append(exc)
+
+    return leaves
 
 
 def _pair_judge(step: JudgeStep) -> PairwiseJudge:

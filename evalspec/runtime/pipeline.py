@@ -136,11 +136,15 @@ class Pipeline:
             },
         )
 
+    def verify(self) -> None:
+        """Raise DatasetChangedError when a dataset changed since compiling."""
+        for dataset in self.datasets:
+            dataset.verify()
+
     def cases(self) -> Iterator[Case]:
         """Yield every case of every dataset, after checking their fingerprints."""
         self._importable()
-        for dataset in self.datasets:
-            dataset.verify()
+        self.verify()
         for dataset in self.datasets:
             yield from dataset.cases()
 
@@ -295,6 +299,8 @@ class Pipeline:
     ) -> RunResult:
         """Execute the pipeline against `store` and return its result."""
         runtime = runtime or self.runtime
+        # Changed data fails here, before any work starts.
+        self.verify()
         self.check_upstream(store)
         execution = Execution(self, store, runtime, progress)
         started = time.perf_counter()
