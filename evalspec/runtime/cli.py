@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalspec.errors import EvalSpecError
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["add_run_options", "main", "print_result", "run_pipeline"]
 
 EXIT_INTERRUPTED = 130
+DEFAULT_STORE = str(Path(".evalspec") / "store.db")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -107,8 +109,21 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     finally:
         store.close()
     print_result(result, as_json=args.json)
+    if not args.json and store.location != "memory":
+        _print_next_steps(result.run_id, store.location)
 
     return 0 if result.status != "failed" else 1
+
+
+def _print_next_steps(run_id: str, location: str) -> None:
+    """Tell a person on stderr where the result is and how to look at it."""
+    store = "" if location == DEFAULT_STORE else f" --store {location}"
+    print(
+        f"\nstored in {location}; to look at it:\n"
+        f"  evalspec show {run_id} --case ID{store}\n"
+        f"  evalspec report {run_id} --format html -o report.html{store}",
+        file=sys.stderr,
+    )
 
 
 def print_result(result: RunResult, *, as_json: bool) -> None:
