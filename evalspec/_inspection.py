@@ -166,8 +166,9 @@ def compare(args: argparse.Namespace) -> int:
     )
     for row in rows:
         ci = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+        names = f"{row['metric'][:15]:<16}{row['subject'][:21]:<22}"
         print(
-            f"{row['metric'][:15]:<16}{row['subject'][:21]:<22}{row['baseline'][:21]:<22}"
+            f"{names}{row['baseline'][:21]:<22}"
             f"{_num(row['diff']):>8}{ci:>20}{_num(row['p_value']):>8}{row['n']:>6}"
         )
     print("\nmethod: " + rows[0]["method"])

@@ -29,7 +29,7 @@ from evalspec.runtime.datasets import Case, Dataset
 from evalspec.runtime.pipeline import Pipeline, Plan
 from evalspec.runtime.result import Aggregator, RunResult
 from evalspec.runtime.stages import Runtime
-from evalspec.runtime.stores import MemoryStore, RunRecord, Store, open_store
+from evalspec.runtime.stores import RunRecord, Store, open_store
 
 __all__ = ["Experiment", "evaluate", "evaluate_async", "find_run", "load"]
 
@@ -219,8 +219,6 @@ class Experiment:
         pipeline = self.pipeline(stage)
         runtime: Runtime = pipeline.runtime.replace(**settings)
         store = self.store
-        if stage is not None and isinstance(store, MemoryStore):
-            _check_memory_replay(store, pipeline)
         result = await pipeline.run_async(store, runtime=runtime)
         store.flush()
 
@@ -240,20 +238,6 @@ class Experiment:
         """Flush and close the experiment's store."""
         if self._store is not None:
             self._store.close()
-
-
-def _check_memory_replay(store: MemoryStore, pipeline: Pipeline) -> None:
-    """Explain why a replay on an empty memory store cannot find anything."""
-    if not store.runs(pipeline.run_id):
-        from evalspec.errors import MissingArtifactsError
-
-        msg = (
-            "cannot replay: this memory store holds no run of this experiment. "
-            "A memory store lives only in the process and object that ran it; "
-            "call replay() on the same Experiment after run(), or use a SQLite "
-            "store (store='.evalspec/store.db') to replay from another process."
-        )
-        raise MissingArtifactsError(msg)
 
 
 def _looks_like_path(text: str) -> bool:

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from evalspec import _inspection as inspection
 from evalspec._runners import load_runner, runner_dir, write_runner
@@ -244,8 +245,10 @@ def _execute(args: argparse.Namespace, cutoff: str | None) -> int:
     return status
 
 
-def _runner(compiled: Compiled, store: str | None, cutoff: str | None):  # type: ignore[no-untyped-def]
+def _runner(compiled: Compiled, store: str | None, cutoff: str | None) -> ModuleType:
+    """Write the runner of `compiled` where runs against `store` keep it; load it."""
     path = write_runner(compiled, runner_dir(compiled, store, cutoff), cutoff)
+
     return load_runner(path)
 
 
@@ -275,9 +278,8 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"plan for run {plan.run_id}")
     print(f"{'stage':<10}{'total':>8}{'stored':>8}{'execute':>9}")
     for stage, counts in plan.stages.items():
-        print(
-            f"{stage:<10}{counts['total']:>8}{counts['stored']:>8}{counts['execute']:>9}"
-        )
+        total, stored, execute = counts["total"], counts["stored"], counts["execute"]
+        print(f"{stage:<10}{total:>8}{stored:>8}{execute:>9}")
     for model, calls in plan.calls.items():
         tokens = calls["prompt_tokens"]
         estimate = f", ~{tokens} prompt tokens (characters / 4)" if tokens else ""

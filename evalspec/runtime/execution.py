@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast
 
 import anyio
 import anyio.lowlevel
@@ -277,7 +277,7 @@ class Execution:
             self.aggregator.add(unit.subject.name, metric.name, unit.case, value)
         for step in pipeline.pointwise:
             try:
-                judgment = await self._judge(unit, step, stored, row, reduced, item)
+                judgment = await self._judge(unit, step, stored, row)
             except _Failed:
                 failed = True
                 continue
@@ -296,10 +296,9 @@ class Execution:
         keys = unit.keys.generate
         texts: list[str | None] = [None] * len(keys)
         missing = []
-        reuse = self.reuse["generate"]
         for index, key in enumerate(keys):
             artifact = stored.get(key)
-            if reuse and artifact is not None and artifact.status == "ok":
+            if self._reusable(artifact, "generate"):
                 texts[index] = artifact.value["text"]
                 self._count("generate", "reused")
             else:
@@ -425,19 +424,15 @@ class Execution:
         step: JudgeStep,
         stored: Mapping[str, Artifact],
         row: dict[str, Any],
-        reduced: Any,
-        item: ScoreInput,
     ) -> dict[str, Any]:
         key = unit.keys.judge[step.name]
         artifact = stored.get(key)
-        if self.reuse["judge"] and artifact is not None and artifact.status == "ok":
+        if self._reusable(artifact, "judge"):
             self._count("judge", "reused")
             return dict(artifact.value)
         fields = unit.case.fields
-        response = reduced[0] if isinstance(reduced, list) and reduced else reduced
-        response = str(response)
         judge = step.judge
-        judge_input = JudgeInput(response, item.parsed, fields, row["prompt"])
+        judge_input = _judge_input(row)
         try:
             prompt = judge.render(judge_input)
             extra = _request_extra(judge, judge_input)
@@ -506,7 +501,7 @@ class Execution:
             "judge", step.fingerprint, base_unit.keys.parse, unit.keys.parse
         )
         artifact = self.store.get([key]).get(key)
-        if self.reuse["judge"] and artifact is not None and artifact.status == "ok":
+        if self._reusable(artifact, "judge"):
             self._count("judge", "reused")
             return dict(artifact.value)
         mine, theirs = _judge_input(row), _judge_input(base_row)
@@ -580,7 +575,7 @@ class Execution:
     ) -> Any:
         """Return the stored value of `key`, or compute, store and return it."""
         artifact = stored.get(key)
-        if self.reuse[stage] and artifact is not None and artifact.status == "ok":
+        if self._reusable(artifact, stage):
             self._count(stage, "reused")
             return artifact.value
         try:
@@ -592,6 +587,10 @@ class Execution:
         self._count(stage, "executed")
 
         return value
+
+    def _reusable(self, artifact: Artifact | None, stage: str) -> TypeGuard[Artifact]:
+        """Return whether `artifact` stands for this run's `stage` work item."""
+        return self.reuse[stage] and artifact is not None and artifact.status == "ok"
 
     def _fail(
         self, stage: str, key: str, error: Mapping[str, Any], row: dict[str, Any]

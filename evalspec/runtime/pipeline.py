@@ -141,16 +141,20 @@ class Pipeline:
         for dataset in self.datasets:
             dataset.verify()
 
-    def cases(self) -> Iterator[Case]:
-        """Yield every case of every dataset, after checking their fingerprints."""
+    def cases(self, *, verify: bool = True) -> Iterator[Case]:
+        """Yield every case of every dataset, first checking their fingerprints.
+
+        `verify=False` skips the check for a caller that has just made it.
+        """
         self._importable()
-        self.verify()
+        if verify:
+            self.verify()
         for dataset in self.datasets:
             yield from dataset.cases()
 
-    def units(self) -> Iterator[Unit]:
-        """Yield every (case, subject) unit in dataset order."""
-        for case in self.cases():
+    def units(self, *, verify: bool = True) -> Iterator[Unit]:
+        """Yield every (case, subject) unit in dataset order; see `cases`."""
+        for case in self.cases(verify=verify):
             for subject in self.generate.subjects:
                 yield Unit(case, subject, self.keys(case, subject))
 
@@ -175,13 +179,13 @@ class Pipeline:
 
     # -- planning -----------------------------------------------------------------
 
-    def plan(self, store: Store) -> Plan:
+    def plan(self, store: Store, *, verify: bool = True) -> Plan:
         """Return, per stage, how many work items are stored and would execute."""
         stages = {s: {"total": 0, "stored": 0, "execute": 0} for s in STAGES}
         calls: dict[str, dict[str, int]] = {}
         replayed = set(STAGES[STAGES.index(self.cutoff) :]) if self.cutoff else set()
         case_units: list[Unit] = []
-        for unit in self.units():
+        for unit in self.units(verify=verify):
             if case_units and unit.case is not case_units[0].case:
                 self._plan_pairs(store, case_units, stages["judge"], replayed, calls)
                 case_units = []
@@ -254,11 +258,11 @@ class Pipeline:
         characters = sum(len(m.content) for m in messages)
         entry["prompt_tokens"] += n * math.ceil(characters / 4)
 
-    def check_upstream(self, store: Store) -> None:
+    def check_upstream(self, store: Store, *, verify: bool = True) -> None:
         """Raise MissingArtifactsError when a replay lacks stored upstream work."""
         if self.cutoff is None:
             return
-        plan = self.plan(store)
+        plan = self.plan(store, verify=verify)
         for stage in STAGES[: STAGES.index(self.cutoff)]:
             counts = plan.stages[stage]
             missing = counts["total"] - counts["stored"]
@@ -299,13 +303,13 @@ class Pipeline:
     ) -> RunResult:
         """Execute the pipeline against `store` and return its result."""
         runtime = runtime or self.runtime
-        # Changed data fails here, before any work starts.
+        # Changed data fails here, once, before any work starts.
         self.verify()
-        self.check_upstream(store)
+        self.check_upstream(store, verify=False)
         execution = Execution(self, store, runtime, progress)
         started = time.perf_counter()
         log.info("run %s: started (cutoff %s)", self.run_id, self.cutoff or "none")
-        result = await execution.run(self.units())
+        result = await execution.run(self.units(verify=False))
         log.info(
             "run %s: %s in %.2fs %s",
             self.run_id,
